@@ -1,0 +1,110 @@
+# berth build. MODE=debug|release|asan|ubsan builds into build/$(MODE)/.
+MODE ?= debug
+BUILD := build/$(MODE)
+PKGS := libmicrohttpd lmdb libcrypto jansson libzstd libcurl
+TEST_PKGS := cmocka
+
+CC ?= cc
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS_debug := -O0 -g3
+CFLAGS_release := -O2 -g -DNDEBUG
+CFLAGS_asan := -O1 -g3 -fsanitize=address -fno-omit-frame-pointer
+CFLAGS_ubsan := -O1 -g3 -fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS_asan := -fsanitize=address
+LDFLAGS_ubsan := -fsanitize=undefined
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS) 2>/dev/null)
+TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS) 2>/dev/null)
+
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -I. $(WARN) $(CFLAGS_$(MODE)) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS_$(MODE)) $(LDFLAGS)
+
+# Library code: everything below the HTTP shell.
+LIB_SRC := $(wildcard common/*.c storage/*.c gc/*.c auth/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+REG_SRC := $(wildcard registry/*.c)
+REG_OBJ := $(REG_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
+TOOL_SRC := $(wildcard tests/bench/*.c)
+TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
+
+.PHONY: all run test check bench clean fmt fmt-check lint deps deps-test deps-bench unit install
+all: $(BUILD)/berth $(UNIT_BIN) $(TOOL_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libberth.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/berth: $(REG_OBJ) $(BUILD)/libberth.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $(REG_OBJ) $(BUILD)/libberth.a $(PKG_LIBS)
+
+# A unit test may carry extra link flags (e.g. -Wl,--wrap=fsync for failure
+# injection) in a file next to it named test_<file>.ldflags.
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libberth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) $(ALL_LDFLAGS) -o $@ $< \
+	  $(shell cat tests/unit/$*.ldflags 2>/dev/null) $(BUILD)/libberth.a $(PKG_LIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/bench/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE -O2 $(WARN) -o $@ $< -lpthread
+
+deps:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+deps-bench:
+	@scripts/deps.sh bench
+
+# Builds, then starts the registry on 127.0.0.1:5000 with ./data.
+run: deps
+	$(MAKE) MODE=release build/release/berth
+	build/release/berth serve --listen 127.0.0.1:5000 --data ./data
+
+# Every test: unit (cmocka), HTTP API (curl), real clients.
+test: deps-test
+	$(MAKE) MODE=$(MODE) all
+	tests/run.sh $(BUILD)
+
+unit: deps
+	$(MAKE) MODE=$(MODE) all
+	tests/run.sh --unit-only $(BUILD)
+
+# Sanitizer builds: the whole suite under ASan, unit + API tests under UBSan.
+check: deps-test
+	$(MAKE) MODE=asan all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 tests/run.sh build/asan
+	$(MAKE) MODE=ubsan all
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --no-clients build/ubsan
+
+bench: deps-bench
+	$(MAKE) MODE=release all
+	tests/bench/run.sh build/release
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
+	  -I. --suppress=missingIncludeSystem common storage gc auth registry
+
+fmt:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+fmt-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+install: build/release/berth
+	install -D -m 0755 build/release/berth $(DESTDIR)/usr/local/bin/berth
+
+build/release/berth:
+	$(MAKE) MODE=release $@
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

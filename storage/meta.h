@@ -1,0 +1,213 @@
+/* The metadata index: the ONLY code that calls LMDB. One environment in
+ * DATA/meta with these named databases (keys are byte strings; "\0" is a
+ * NUL separator; integers are little-endian fixed width):
+ *
+ *   blobs      digest -> size, created, last_touched, refcount, gc_due
+ *   links      repo\0digest -> linked_at        (repo may serve the blob)
+ *   manifests  repo\0digest -> media type, size, created, subject,
+ *                              artifactType, refcount, gc_due
+ *   bodies     digest -> manifest bytes
+ *   children   parent\0child -> kind (blob|manifest), size
+ *   tags       repo\0tag -> digest, pushed, last_pulled, expires
+ *   referrers  repo\0subject\0referrer -> media type, size, artifactType,
+ *                                         annotations JSON
+ *   uploads    uuid -> repo, started
+ *   gcq        due_time(8 bytes big-endian)\0kind\0digest[\0repo] -> empty
+ *   meta       "schema" -> version, "instance" -> random id
+ *
+ * Reference counts (kept in the same write txn as every change):
+ *   blob refcount     = number of (repo, manifest) rows whose manifest lists
+ *                       the blob as config/layer (each manifest counts a
+ *                       distinct child once).
+ *   manifest refcount (per repo) = tags pointing at it + index/list rows of
+ *                       the same repo listing it as a child + 1 when its
+ *                       subject manifest exists in the same repo.
+ * When a count falls to 0 (or a blob is created unreferenced, or a manifest
+ * is pushed by digest without a tag) the item goes on gcq with due time
+ * now + grace; a count rising above 0 takes it off the queue. A read of a
+ * queued item (meta_touch_queued) pushes its due time to now + grace.
+ *
+ * Functions never return pointers into LMDB memory; output parameters are
+ * set only on success. All times are seconds since the epoch. */
+#ifndef BERTH_STORAGE_META_H
+#define BERTH_STORAGE_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/digest.h"
+#include "storage/manifest.h"
+
+struct meta;
+
+struct meta_options {
+	uint64_t map_size;    /* bytes; 0 = default (64 GiB, sparse) */
+	unsigned max_readers; /* 0 = default (1024) */
+	uint64_t gc_grace;    /* seconds; 0 = default (3600) */
+};
+
+int meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
+	__attribute__((warn_unused_result));
+void meta_close(struct meta *m);
+
+/* ---- blobs and links ---- */
+
+/* Records a blob that blob_upload_commit() made durable, links it into repo,
+ * and (when upload_uuid is not NULL) deletes that upload session, all in one
+ * txn. A new blob starts with refcount 0 and is queued. */
+int meta_blob_commit(struct meta *m, const char *repo, const char *digest,
+		     uint64_t size, const char *upload_uuid, uint64_t now)
+	__attribute__((warn_unused_result));
+
+/* Size of a blob linked in repo. RC_BLOB_UNKNOWN when the blob is unknown or
+ * not linked in repo. *queued is set to 1 when the blob sits on gcq (the
+ * caller should then call meta_touch_blob). queued may be NULL. */
+int meta_blob_get(struct meta *m, const char *repo, const char *digest,
+		  uint64_t *size, int *queued) __attribute__((warn_unused_result));
+
+/* Size of a blob regardless of links (mount without "from"). */
+int meta_blob_exists(struct meta *m, const char *digest, uint64_t *size)
+	__attribute__((warn_unused_result));
+
+/* Links a blob into repo. With from != NULL the blob must be linked in
+ * from; with from == NULL it must merely exist. RC_BLOB_UNKNOWN otherwise.
+ * Pushes a queued blob's due time forward. *size set on success. */
+int meta_blob_mount(struct meta *m, const char *repo, const char *digest,
+		    const char *from, uint64_t now, uint64_t *size)
+	__attribute__((warn_unused_result));
+
+/* Removes repo's link to a blob (DELETE blob). RC_BLOB_UNKNOWN when not
+ * linked. A blob with refcount 0 stays queued. */
+int meta_blob_unlink(struct meta *m, const char *repo, const char *digest,
+		     uint64_t now) __attribute__((warn_unused_result));
+
+/* Pushes a queued blob's due time to now + grace (no-op if not queued). */
+int meta_touch_blob(struct meta *m, const char *digest, uint64_t now)
+	__attribute__((warn_unused_result));
+
+/* ---- manifests and tags ---- */
+
+struct meta_manifest_put {
+	const char *repo;
+	const char *digest;   /* digest of body */
+	const char *tag;      /* NULL when pushed by digest */
+	const void *body;
+	size_t body_len;
+	const struct manifest_info *info;
+};
+
+/* Stores a manifest in ONE write txn: every blob child must be linked in
+ * repo and every manifest child must exist in repo (else
+ * RC_MANIFEST_BLOB_UNKNOWN, with the missing digest copied to missing when
+ * not NULL); a child's descriptor size must equal the stored size (else
+ * RC_MANIFEST_INVALID, digest copied to missing). Then stores the row, body,
+ * children and referrers entry, updates refcounts, moves the tag. Putting an
+ * existing (repo, digest) again only moves the tag. */
+int meta_manifest_put(struct meta *m, const struct meta_manifest_put *p,
+		      uint64_t now, char missing[DIGEST_BUF])
+	__attribute__((warn_unused_result));
+
+struct meta_manifest {
+	char digest[DIGEST_BUF];
+	char media_type[MEDIA_TYPE_BUF];
+	uint64_t size;
+	void *body; /* malloc'd copy when asked for, else NULL; caller frees */
+	int queued; /* 1 when on gcq: caller should meta_touch_manifest */
+};
+
+/* Resolves ref (a tag, or a digest when ref contains ':') in repo, in one
+ * read txn. With want_body the body is copied out. RC_MANIFEST_UNKNOWN when
+ * absent. */
+int meta_manifest_get(struct meta *m, const char *repo, const char *ref,
+		      int want_body, struct meta_manifest *out)
+	__attribute__((warn_unused_result));
+
+int meta_touch_manifest(struct meta *m, const char *repo, const char *digest,
+			uint64_t now) __attribute__((warn_unused_result));
+
+/* Deletes a manifest from repo (DELETE by digest): its tags, its row, its
+ * referrers entry, decrements what it referenced (children and the +1 it
+ * gave its referrers); when no repo holds the digest any more its body and
+ * children rows go too. RC_MANIFEST_UNKNOWN when absent. */
+int meta_manifest_delete(struct meta *m, const char *repo, const char *digest,
+			 uint64_t now) __attribute__((warn_unused_result));
+
+/* Deletes one tag (DELETE by tag). RC_MANIFEST_UNKNOWN when absent. */
+int meta_tag_delete(struct meta *m, const char *repo, const char *tag,
+		    uint64_t now) __attribute__((warn_unused_result));
+
+/* A page of names: tags of a repo, or repositories of the catalog. */
+struct meta_list {
+	char **items;
+	size_t count;
+	int more; /* 1 when items exist after the last one returned */
+};
+void meta_list_free(struct meta_list *l);
+
+/* Tags of repo in byte order (which is lexical order for the tag grammar's
+ * ASCII), starting strictly after last (NULL = from the start), at most n
+ * (n == SIZE_MAX: no limit). RC_NAME_UNKNOWN when repo has no manifests,
+ * tags nor blob links. */
+int meta_tags_list(struct meta *m, const char *repo, const char *last, size_t n,
+		   struct meta_list *out) __attribute__((warn_unused_result));
+
+/* Repositories holding at least one manifest, same paging rules. */
+int meta_catalog_list(struct meta *m, const char *last, size_t n,
+		      struct meta_list *out) __attribute__((warn_unused_result));
+
+/* ---- referrers ---- */
+
+struct meta_referrer {
+	char digest[DIGEST_BUF];
+	char media_type[MEDIA_TYPE_BUF];
+	uint64_t size;
+	char artifact_type[MEDIA_TYPE_BUF]; /* "" when none */
+	char *annotations_json;             /* NULL when none; freed by list_free */
+};
+
+struct meta_referrers {
+	struct meta_referrer *items;
+	size_t count;
+};
+void meta_referrers_free(struct meta_referrers *r);
+
+/* Manifests of repo whose subject is subject, optionally only those whose
+ * artifactType equals artifact_type (NULL = no filter). Empty list (not an
+ * error) when none. */
+int meta_referrers_list(struct meta *m, const char *repo, const char *subject,
+			const char *artifact_type, struct meta_referrers *out)
+	__attribute__((warn_unused_result));
+
+/* ---- upload sessions ---- */
+
+int meta_upload_put(struct meta *m, const char *uuid, const char *repo,
+		    uint64_t now) __attribute__((warn_unused_result));
+/* RC_UPLOAD_UNKNOWN unless uuid is a session of repo. */
+int meta_upload_check(struct meta *m, const char *uuid, const char *repo)
+	__attribute__((warn_unused_result));
+int meta_upload_delete(struct meta *m, const char *uuid)
+	__attribute__((warn_unused_result));
+
+/* ---- counts and the gc queue (for the collector and tests) ---- */
+
+int meta_blob_refcount(struct meta *m, const char *digest, uint64_t *refcount)
+	__attribute__((warn_unused_result));
+int meta_manifest_refcount(struct meta *m, const char *repo, const char *digest,
+			   uint64_t *refcount) __attribute__((warn_unused_result));
+
+enum meta_gc_kind { META_GC_BLOB = 1, META_GC_MANIFEST = 2 };
+
+struct meta_gc_item {
+	uint64_t due;
+	enum meta_gc_kind kind;
+	char digest[DIGEST_BUF];
+	char repo[256]; /* "" for blobs */
+};
+
+/* Calls fn for every queued item with due <= until (UINT64_MAX: all), in due
+ * order, from one read txn. fn returning non-zero stops the walk. */
+int meta_gcq_walk(struct meta *m, uint64_t until,
+		  int (*fn)(const struct meta_gc_item *it, void *arg), void *arg)
+	__attribute__((warn_unused_result));
+
+#endif

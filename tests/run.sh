@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs berth's test suite against one build directory and ends with the line
+# "N passed, M failed". Usage: tests/run.sh [--unit-only|--no-clients] BUILD
+#   unit tests:        BUILD/tests/unit/*/test_*   (cmocka, one per file)
+#   integration tests: tests/integration/test_*.sh (real berth binary; the
+#                      client_* ones drive docker, skopeo, podman, buildah, ctr)
+set -u
+mode=all
+case "${1:-}" in --unit-only) mode=unit; shift ;; --no-clients) mode=noclients; shift ;; esac
+build=${1:?usage: tests/run.sh [--unit-only|--no-clients] BUILD}
+build=$(cd "$build" && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
+passed=0 failed=0
+failures=()
+
+for t in $(find "$build/tests/unit" -type f -name 'test_*' -perm -u+x 2>/dev/null | sort); do
+	name=${t#$build/}
+	out=$("$t" 2>&1); rc=$?
+	printf '%s\n' "$out"
+	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+	f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+	p=${p:-0} f=${f:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi # crashed or sanitizer abort
+	passed=$((passed + p)) failed=$((failed + f))
+	[ "$f" -gt 0 ] && failures+=("$name")
+done
+
+if [ "$mode" != unit ]; then
+	for s in "$root"/tests/integration/test_*.sh; do
+		base=$(basename "$s" .sh)
+		case "$base" in test_client_*) [ "$mode" = noclients ] && continue ;; esac
+		res=$(mktemp)
+		echo "=== $base"
+		BERTH_BIN="$build/berth" RESULTS="$res" timeout 900 bash "$s"
+		rc=$?
+		p=$(grep -c '^ok ' "$res") f=$(grep -c '^FAIL ' "$res")
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+			echo "FAIL $base exited with $rc" ; f=1
+		fi
+		passed=$((passed + p)) failed=$((failed + f))
+		[ "$f" -gt 0 ] && failures+=("$base: $(grep '^FAIL ' "$res" | head -5 | tr '\n' ';')")
+		rm -f "$res"
+	done
+fi
+
+for x in "${failures[@]}"; do echo "failed: $x"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
