@@ -1,0 +1,900 @@
+/* The metadata index: environment, transaction wrapper, codecs, rows and
+ * the refcount / gc queue bookkeeping shared by the meta_*.c files. */
+#include "storage/meta_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include "common/rc.h"
+
+#define DEFAULT_MAP_SIZE (64ull << 30)
+#define DEFAULT_READERS 1024u
+#define DEFAULT_GRACE 3600u
+#define MAX_DBS 16
+
+/* ---- keys ---- */
+
+void
+key_init(struct key *k)
+{
+	k->len = 0;
+	k->bad = 0;
+}
+
+static void
+key_bytes(struct key *k, const void *b, size_t n)
+{
+	if (k->bad || n > sizeof(k->b) - k->len) {
+		k->bad = 1;
+		return;
+	}
+	memcpy(k->b + k->len, b, n);
+	k->len += n;
+}
+
+void
+key_str(struct key *k, const char *s)
+{
+	key_bytes(k, s, strlen(s));
+}
+
+void
+key_sep(struct key *k)
+{
+	key_byte(k, 0);
+}
+
+void
+key_byte(struct key *k, unsigned char c)
+{
+	key_bytes(k, &c, 1);
+}
+
+void
+key_u64be(struct key *k, uint64_t v)
+{
+	unsigned char b[8];
+
+	for (int i = 7; i >= 0; i--) {
+		b[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+	key_bytes(k, b, sizeof(b));
+}
+
+void
+key_of(struct key *k, const char *first, ...)
+{
+	va_list ap;
+	const char *s;
+
+	key_init(k);
+	key_str(k, first);
+	va_start(ap, first);
+	while ((s = va_arg(ap, const char *)) != NULL) {
+		key_sep(k);
+		key_str(k, s);
+	}
+	va_end(ap);
+}
+
+/* ---- values ---- */
+
+void
+enc_init(struct enc *e)
+{
+	e->p = e->small;
+	e->len = 0;
+	e->cap = sizeof(e->small);
+	e->err = 0;
+}
+
+void
+enc_free(struct enc *e)
+{
+	if (e->p != e->small)
+		free(e->p);
+	e->p = e->small;
+	e->len = 0;
+	e->cap = sizeof(e->small);
+}
+
+void
+enc_bytes(struct enc *e, const void *b, size_t n)
+{
+	if (e->err)
+		return;
+	if (n > e->cap - e->len) {
+		size_t cap = e->cap;
+		unsigned char *p;
+
+		while (n > cap - e->len) {
+			if (cap > SIZE_MAX / 2) {
+				e->err = -ENOMEM;
+				return;
+			}
+			cap *= 2;
+		}
+		p = malloc(cap);
+		if (p == NULL) {
+			e->err = -ENOMEM;
+			return;
+		}
+		memcpy(p, e->p, e->len);
+		if (e->p != e->small)
+			free(e->p);
+		e->p = p;
+		e->cap = cap;
+	}
+	memcpy(e->p + e->len, b, n);
+	e->len += n;
+}
+
+void
+enc_u64(struct enc *e, uint64_t v)
+{
+	unsigned char b[8];
+
+	for (int i = 0; i < 8; i++) {
+		b[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+	enc_bytes(e, b, sizeof(b));
+}
+
+void
+enc_str(struct enc *e, const char *s)
+{
+	if (s == NULL)
+		s = "";
+	enc_bytes(e, s, strlen(s) + 1);
+}
+
+void
+dec_init(struct dec *d, const MDB_val *v)
+{
+	d->p = v->mv_data;
+	d->len = v->mv_size;
+	d->off = 0;
+	d->err = 0;
+}
+
+uint64_t
+dec_u64(struct dec *d)
+{
+	uint64_t v = 0;
+
+	if (d->err || d->len - d->off < 8) {
+		d->err = RC_CORRUPT;
+		return 0;
+	}
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | d->p[d->off + (size_t)i];
+	d->off += 8;
+	return v;
+}
+
+const char *
+dec_strp(struct dec *d, size_t *len)
+{
+	const unsigned char *s, *nul;
+
+	if (d->err || d->off >= d->len) {
+		d->err = RC_CORRUPT;
+		return NULL;
+	}
+	s = d->p + d->off;
+	nul = memchr(s, 0, d->len - d->off);
+	if (nul == NULL) {
+		d->err = RC_CORRUPT;
+		return NULL;
+	}
+	*len = (size_t)(nul - s);
+	d->off += *len + 1;
+	return (const char *)s;
+}
+
+void
+dec_str(struct dec *d, char *out, size_t outsz)
+{
+	size_t n;
+	const char *s = dec_strp(d, &n);
+
+	if (s == NULL || n >= outsz) {
+		d->err = RC_CORRUPT;
+		if (outsz > 0)
+			out[0] = '\0';
+		return;
+	}
+	memcpy(out, s, n + 1);
+}
+
+char *
+meta_strndup(const char *s, size_t n)
+{
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	p = malloc(n + 1);
+	if (p == NULL)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/* ---- transactions ---- */
+
+int
+meta_rc(int mdb_rc)
+{
+	switch (mdb_rc) {
+	case MDB_SUCCESS: return RC_OK;
+	case MDB_MAP_FULL:
+	case MDB_READERS_FULL:
+	case MDB_TXN_FULL:
+	case MDB_DBS_FULL: return RC_FULL;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH: return RC_CORRUPT;
+	default: break;
+	}
+	if (mdb_rc > 0 && mdb_rc < 4096)
+		return -mdb_rc; /* an errno from the system */
+	return RC_DB;
+}
+
+int
+txn_begin(struct meta *m, struct txn *t, int write)
+{
+	int rc;
+
+	t->m = m;
+	t->txn = NULL;
+	rc = mdb_txn_begin(m->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	t->rc = meta_rc(rc);
+	if (rc != MDB_SUCCESS)
+		t->txn = NULL;
+	return t->rc;
+}
+
+int
+txn_fail(struct txn *t, int rc)
+{
+	if (t->rc == 0)
+		t->rc = rc;
+	return t->rc;
+}
+
+static int
+key_ok(struct txn *t, const struct key *k)
+{
+	if (t->rc != 0)
+		return 0;
+	if (k->bad || k->len == 0) {
+		txn_fail(t, RC_BAD_REQUEST);
+		return 0;
+	}
+	return 1;
+}
+
+int
+txn_get(struct txn *t, MDB_dbi dbi, const struct key *k, MDB_val *v)
+{
+	MDB_val kv;
+	int rc;
+
+	if (!key_ok(t, k))
+		return 0;
+	kv.mv_data = (void *)k->b;
+	kv.mv_size = k->len;
+	rc = mdb_get(t->txn, dbi, &kv, v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != MDB_SUCCESS) {
+		txn_fail(t, meta_rc(rc));
+		return 0;
+	}
+	return 1;
+}
+
+void
+txn_put(struct txn *t, MDB_dbi dbi, const struct key *k, const void *v,
+	size_t vlen)
+{
+	MDB_val kv, vv;
+	int rc;
+
+	if (!key_ok(t, k))
+		return;
+	kv.mv_data = (void *)k->b;
+	kv.mv_size = k->len;
+	vv.mv_data = (void *)v;
+	vv.mv_size = vlen;
+	rc = mdb_put(t->txn, dbi, &kv, &vv, 0);
+	if (rc != MDB_SUCCESS)
+		txn_fail(t, meta_rc(rc));
+}
+
+void
+txn_put_enc(struct txn *t, MDB_dbi dbi, const struct key *k,
+	    const struct enc *e)
+{
+	if (e->err) {
+		txn_fail(t, e->err);
+		return;
+	}
+	txn_put(t, dbi, k, e->p, e->len);
+}
+
+void
+txn_del(struct txn *t, MDB_dbi dbi, const struct key *k)
+{
+	MDB_val kv;
+	int rc;
+
+	if (!key_ok(t, k))
+		return;
+	kv.mv_data = (void *)k->b;
+	kv.mv_size = k->len;
+	rc = mdb_del(t->txn, dbi, &kv, NULL);
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
+		txn_fail(t, meta_rc(rc));
+}
+
+int
+txn_commit(struct txn *t)
+{
+	int rc;
+
+	if (t->txn == NULL)
+		return t->rc;
+	if (t->rc != 0) {
+		mdb_txn_abort(t->txn);
+		t->txn = NULL;
+		return t->rc;
+	}
+	rc = mdb_txn_commit(t->txn);
+	t->txn = NULL;
+	t->rc = meta_rc(rc);
+	return t->rc;
+}
+
+void
+txn_abort(struct txn *t)
+{
+	if (t->txn != NULL)
+		mdb_txn_abort(t->txn);
+	t->txn = NULL;
+}
+
+int
+txn_end(struct txn *t)
+{
+	txn_abort(t);
+	return t->rc;
+}
+
+/* ---- prefix scans ---- */
+
+void
+scan_open(struct txn *t, struct scan *s, MDB_dbi dbi,
+	  const struct key *prefix, const struct key *from)
+{
+	int rc;
+
+	s->t = t;
+	s->c = NULL;
+	s->state = 2;
+	s->plen = 0;
+	if (!key_ok(t, prefix))
+		return;
+	if (from != NULL && !key_ok(t, from))
+		return;
+	memcpy(s->prefix, prefix->b, prefix->len);
+	s->plen = prefix->len;
+	s->from = from != NULL ? *from : *prefix;
+	rc = mdb_cursor_open(t->txn, dbi, &s->c);
+	if (rc != MDB_SUCCESS) {
+		s->c = NULL;
+		txn_fail(t, meta_rc(rc));
+		return;
+	}
+	s->state = 0;
+}
+
+int
+scan_next(struct scan *s)
+{
+	int rc;
+
+	if (s->state == 2 || s->t->rc != 0) {
+		s->state = 2;
+		return 0;
+	}
+	if (s->state == 0) {
+		s->k.mv_data = s->from.b;
+		s->k.mv_size = s->from.len;
+		rc = mdb_cursor_get(s->c, &s->k, &s->v, MDB_SET_RANGE);
+	} else {
+		rc = mdb_cursor_get(s->c, &s->k, &s->v, MDB_NEXT);
+	}
+	if (rc == MDB_NOTFOUND) {
+		s->state = 2;
+		return 0;
+	}
+	if (rc != MDB_SUCCESS) {
+		txn_fail(s->t, meta_rc(rc));
+		s->state = 2;
+		return 0;
+	}
+	if (s->k.mv_size < s->plen ||
+	    memcmp(s->k.mv_data, s->prefix, s->plen) != 0) {
+		s->state = 2;
+		return 0;
+	}
+	s->state = 1;
+	return 1;
+}
+
+void
+scan_del(struct scan *s)
+{
+	int rc;
+
+	if (s->state != 1 || s->t->rc != 0)
+		return;
+	rc = mdb_cursor_del(s->c, 0);
+	if (rc != MDB_SUCCESS)
+		txn_fail(s->t, meta_rc(rc));
+}
+
+void
+scan_close(struct scan *s)
+{
+	if (s->c != NULL)
+		mdb_cursor_close(s->c);
+	s->c = NULL;
+	s->state = 2;
+}
+
+int
+repo_has_rows(struct txn *t, MDB_dbi dbi, const char *repo)
+{
+	struct key prefix;
+	struct scan s;
+	int found;
+
+	key_of(&prefix, repo, "", NULL);
+	scan_open(t, &s, dbi, &prefix, NULL);
+	found = scan_next(&s);
+	scan_close(&s);
+	return found;
+}
+
+/* ---- rows ---- */
+
+int
+link_exists(struct txn *t, const char *repo, const char *digest)
+{
+	struct key k;
+	MDB_val v;
+
+	key_of(&k, repo, digest, NULL);
+	return txn_get(t, t->m->links, &k, &v);
+}
+
+int
+blob_row_get(struct txn *t, const char *digest, struct blob_row *r)
+{
+	struct key k;
+	struct dec d;
+	MDB_val v;
+
+	key_of(&k, digest, NULL);
+	if (!txn_get(t, t->m->blobs, &k, &v))
+		return 0;
+	dec_init(&d, &v);
+	r->size = dec_u64(&d);
+	r->created = dec_u64(&d);
+	r->touched = dec_u64(&d);
+	r->refcount = dec_u64(&d);
+	r->gc_due = dec_u64(&d);
+	if (d.err) {
+		txn_fail(t, d.err);
+		return 0;
+	}
+	return 1;
+}
+
+void
+blob_row_put(struct txn *t, const char *digest, const struct blob_row *r)
+{
+	struct key k;
+	struct enc e;
+
+	key_of(&k, digest, NULL);
+	enc_init(&e);
+	enc_u64(&e, r->size);
+	enc_u64(&e, r->created);
+	enc_u64(&e, r->touched);
+	enc_u64(&e, r->refcount);
+	enc_u64(&e, r->gc_due);
+	txn_put_enc(t, t->m->blobs, &k, &e);
+	enc_free(&e);
+}
+
+int
+manifest_row_get(struct txn *t, const char *repo, const char *digest,
+		 struct manifest_row *r)
+{
+	struct key k;
+	struct dec d;
+	MDB_val v;
+
+	key_of(&k, repo, digest, NULL);
+	if (!txn_get(t, t->m->manifests, &k, &v))
+		return 0;
+	dec_init(&d, &v);
+	r->size = dec_u64(&d);
+	r->created = dec_u64(&d);
+	r->refcount = dec_u64(&d);
+	r->gc_due = dec_u64(&d);
+	dec_str(&d, r->media_type, sizeof(r->media_type));
+	dec_str(&d, r->subject, sizeof(r->subject));
+	dec_str(&d, r->artifact_type, sizeof(r->artifact_type));
+	if (d.err) {
+		txn_fail(t, d.err);
+		return 0;
+	}
+	return 1;
+}
+
+void
+manifest_row_put(struct txn *t, const char *repo, const char *digest,
+		 const struct manifest_row *r)
+{
+	struct key k;
+	struct enc e;
+
+	key_of(&k, repo, digest, NULL);
+	enc_init(&e);
+	enc_u64(&e, r->size);
+	enc_u64(&e, r->created);
+	enc_u64(&e, r->refcount);
+	enc_u64(&e, r->gc_due);
+	enc_str(&e, r->media_type);
+	enc_str(&e, r->subject);
+	enc_str(&e, r->artifact_type);
+	txn_put_enc(t, t->m->manifests, &k, &e);
+	enc_free(&e);
+}
+
+void
+tag_row_decode(struct txn *t, const MDB_val *v, struct tag_row *r)
+{
+	struct dec d;
+
+	dec_init(&d, v);
+	r->pushed = dec_u64(&d);
+	r->last_pulled = dec_u64(&d);
+	r->expires = dec_u64(&d);
+	dec_str(&d, r->digest, sizeof(r->digest));
+	if (d.err)
+		txn_fail(t, d.err);
+}
+
+int
+tag_row_get(struct txn *t, const char *repo, const char *tag,
+	    struct tag_row *r)
+{
+	struct key k;
+	MDB_val v;
+
+	key_of(&k, repo, tag, NULL);
+	if (!txn_get(t, t->m->tags, &k, &v))
+		return 0;
+	tag_row_decode(t, &v, r);
+	return t->rc == 0;
+}
+
+void
+tag_row_put(struct txn *t, const char *repo, const char *tag,
+	    const struct tag_row *r)
+{
+	struct key k;
+	struct enc e;
+
+	key_of(&k, repo, tag, NULL);
+	enc_init(&e);
+	enc_u64(&e, r->pushed);
+	enc_u64(&e, r->last_pulled);
+	enc_u64(&e, r->expires);
+	enc_str(&e, r->digest);
+	txn_put_enc(t, t->m->tags, &k, &e);
+	enc_free(&e);
+}
+
+/* ---- refcounts and the gc queue ---- */
+
+uint64_t
+meta_due(const struct meta *m, uint64_t now)
+{
+	if (now > UINT64_MAX - m->grace)
+		return UINT64_MAX;
+	return now + m->grace;
+}
+
+static void
+gcq_key(struct key *k, uint64_t due, enum meta_gc_kind kind,
+	const char *digest, const char *repo)
+{
+	key_init(k);
+	key_u64be(k, due);
+	key_sep(k);
+	key_byte(k, (unsigned char)kind);
+	key_sep(k);
+	key_str(k, digest);
+	if (kind == META_GC_MANIFEST) {
+		key_sep(k);
+		key_str(k, repo);
+	}
+}
+
+void
+gcq_add(struct txn *t, enum meta_gc_kind kind, const char *digest,
+	const char *repo, uint64_t due)
+{
+	struct key k;
+
+	gcq_key(&k, due, kind, digest, repo);
+	txn_put(t, t->m->gcq, &k, "", 0);
+}
+
+void
+gcq_remove(struct txn *t, enum meta_gc_kind kind, const char *digest,
+	   const char *repo, uint64_t due)
+{
+	struct key k;
+
+	gcq_key(&k, due, kind, digest, repo);
+	txn_del(t, t->m->gcq, &k);
+}
+
+/* Applies delta to *count and keeps *gc_due and the queue in step. */
+static void
+count_apply(struct txn *t, enum meta_gc_kind kind, const char *digest,
+	    const char *repo, uint64_t *count, uint64_t *gc_due, int delta,
+	    uint64_t now)
+{
+	if (delta < 0) {
+		uint64_t d = (uint64_t)(-(int64_t)delta);
+
+		*count = *count > d ? *count - d : 0;
+	} else {
+		*count += (uint64_t)delta;
+	}
+	if (*count == 0 && *gc_due == 0) {
+		*gc_due = meta_due(t->m, now);
+		gcq_add(t, kind, digest, repo, *gc_due);
+	} else if (*count > 0 && *gc_due != 0) {
+		gcq_remove(t, kind, digest, repo, *gc_due);
+		*gc_due = 0;
+	}
+}
+
+void
+blob_ref_add(struct txn *t, const char *digest, int delta, uint64_t now)
+{
+	struct blob_row r;
+
+	if (!blob_row_get(t, digest, &r)) {
+		if (delta > 0)
+			txn_fail(t, RC_CORRUPT);
+		return;
+	}
+	count_apply(t, META_GC_BLOB, digest, NULL, &r.refcount, &r.gc_due,
+		    delta, now);
+	blob_row_put(t, digest, &r);
+}
+
+void
+manifest_ref_add(struct txn *t, const char *repo, const char *digest,
+		 int delta, uint64_t now)
+{
+	struct manifest_row r;
+
+	if (!manifest_row_get(t, repo, digest, &r)) {
+		if (delta > 0)
+			txn_fail(t, RC_CORRUPT);
+		return;
+	}
+	count_apply(t, META_GC_MANIFEST, digest, repo, &r.refcount, &r.gc_due,
+		    delta, now);
+	manifest_row_put(t, repo, digest, &r);
+}
+
+/* Moves *gc_due to now + grace when queued; returns 1 when it changed. */
+static int
+due_push(struct txn *t, enum meta_gc_kind kind, const char *digest,
+	 const char *repo, uint64_t *gc_due, uint64_t now)
+{
+	uint64_t due = meta_due(t->m, now);
+
+	if (*gc_due == 0 || due <= *gc_due)
+		return 0;
+	gcq_remove(t, kind, digest, repo, *gc_due);
+	gcq_add(t, kind, digest, repo, due);
+	*gc_due = due;
+	return 1;
+}
+
+void
+blob_row_touch(struct txn *t, const char *digest, struct blob_row *r,
+	       uint64_t now)
+{
+	if (due_push(t, META_GC_BLOB, digest, NULL, &r->gc_due, now))
+		blob_row_put(t, digest, r);
+}
+
+void
+manifest_row_touch(struct txn *t, const char *repo, const char *digest,
+		   struct manifest_row *r, uint64_t now)
+{
+	if (due_push(t, META_GC_MANIFEST, digest, repo, &r->gc_due, now))
+		manifest_row_put(t, repo, digest, r);
+}
+
+/* ---- environment ---- */
+
+static int
+mkdir_p(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return -errno;
+		path[i] = dir[i];
+	}
+	return 0;
+}
+
+static void
+open_db(struct txn *t, const char *name, MDB_dbi *dbi)
+{
+	int rc;
+
+	if (t->rc != 0)
+		return;
+	rc = mdb_dbi_open(t->txn, name, MDB_CREATE, dbi);
+	if (rc != MDB_SUCCESS)
+		txn_fail(t, meta_rc(rc));
+}
+
+/* Records the schema version and an instance id on first open, and refuses
+ * an environment written by another schema. */
+static void
+init_info(struct txn *t)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[16];
+	char id[2 * sizeof(raw) + 1];
+	struct key k;
+	struct enc e;
+	struct dec d;
+	MDB_val v;
+
+	key_of(&k, "schema", NULL);
+	if (txn_get(t, t->m->info, &k, &v)) {
+		dec_init(&d, &v);
+		if (dec_u64(&d) != META_SCHEMA_VERSION || d.err)
+			txn_fail(t, RC_UNSUPPORTED);
+		return;
+	}
+	if (t->rc != 0)
+		return;
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		txn_fail(t, -EIO);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		id[2 * i] = hex[raw[i] >> 4];
+		id[2 * i + 1] = hex[raw[i] & 15];
+	}
+	id[sizeof(id) - 1] = '\0';
+	enc_init(&e);
+	enc_u64(&e, META_SCHEMA_VERSION);
+	txn_put_enc(t, t->m->info, &k, &e);
+	enc_free(&e);
+	key_of(&k, "instance", NULL);
+	txn_put(t, t->m->info, &k, id, sizeof(id));
+}
+
+int
+meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
+{
+	struct meta *m;
+	struct txn t;
+	uint64_t map_size = DEFAULT_MAP_SIZE;
+	unsigned readers = DEFAULT_READERS;
+	int rc, dead;
+
+	if (opt != NULL && opt->map_size != 0)
+		map_size = opt->map_size;
+	if (opt != NULL && opt->max_readers != 0)
+		readers = opt->max_readers;
+	rc = mkdir_p(dir);
+	if (rc != 0)
+		return rc;
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return -ENOMEM;
+	m->grace = opt != NULL && opt->gc_grace != 0 ? opt->gc_grace
+						      : DEFAULT_GRACE;
+	rc = mdb_env_create(&m->env);
+	if (rc != MDB_SUCCESS) {
+		m->env = NULL;
+		goto fail;
+	}
+	if ((rc = mdb_env_set_maxdbs(m->env, MAX_DBS)) != MDB_SUCCESS ||
+	    (rc = mdb_env_set_mapsize(m->env, (size_t)map_size)) !=
+		    MDB_SUCCESS ||
+	    (rc = mdb_env_set_maxreaders(m->env, readers)) != MDB_SUCCESS ||
+	    (rc = mdb_env_open(m->env, dir, MDB_NOTLS, 0600)) != MDB_SUCCESS)
+		goto fail;
+	/* Slots left behind by a process that died inside a read txn. */
+	(void)mdb_reader_check(m->env, &dead);
+
+	rc = txn_begin(m, &t, 1);
+	if (rc != 0) {
+		meta_close(m);
+		return rc;
+	}
+	open_db(&t, "blobs", &m->blobs);
+	open_db(&t, "links", &m->links);
+	open_db(&t, "manifests", &m->manifests);
+	open_db(&t, "bodies", &m->bodies);
+	open_db(&t, "bodyrefs", &m->bodyrefs);
+	open_db(&t, "children", &m->children);
+	open_db(&t, "tags", &m->tags);
+	open_db(&t, "referrers", &m->referrers);
+	open_db(&t, "uploads", &m->uploads);
+	open_db(&t, "gcq", &m->gcq);
+	open_db(&t, "meta", &m->info);
+	init_info(&t);
+	rc = txn_commit(&t);
+	if (rc != 0) {
+		meta_close(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+fail:
+	meta_close(m);
+	return meta_rc(rc);
+}
+
+void
+meta_close(struct meta *m)
+{
+	if (m == NULL)
+		return;
+	if (m->env != NULL)
+		mdb_env_close(m->env);
+	free(m);
+}

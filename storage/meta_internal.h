@@ -1,0 +1,182 @@
+/* Internals of the metadata index shared by storage/meta*.c: the handle,
+ * the transaction wrapper whose error sticks, key builders, value codecs
+ * and the refcount / gc queue helpers. Nothing outside storage/meta*.c may
+ * include this file: LMDB stays behind meta.h. */
+#ifndef BERTH_STORAGE_META_INTERNAL_H
+#define BERTH_STORAGE_META_INTERNAL_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/meta.h"
+
+#define META_SCHEMA_VERSION 1u
+#define META_KEY_MAX 511 /* LMDB's default maximum key size */
+
+struct meta {
+	MDB_env *env;
+	uint64_t grace;
+	MDB_dbi blobs;
+	MDB_dbi links;
+	MDB_dbi manifests;
+	MDB_dbi bodies;
+	MDB_dbi bodyrefs; /* digest -> number of repos holding a manifests row */
+	MDB_dbi children;
+	MDB_dbi tags;
+	MDB_dbi referrers;
+	MDB_dbi uploads;
+	MDB_dbi gcq;
+	MDB_dbi info; /* the "meta" database */
+};
+
+/* ---- keys ---- */
+
+struct key {
+	unsigned char b[META_KEY_MAX];
+	size_t len;
+	int bad; /* set when a part did not fit */
+};
+
+void key_init(struct key *k);
+void key_str(struct key *k, const char *s);      /* bytes without the NUL */
+void key_sep(struct key *k);                     /* one NUL */
+void key_byte(struct key *k, unsigned char c);
+void key_u64be(struct key *k, uint64_t v);
+/* key_init + the given strings separated by NULs (NULL ends the list). */
+void key_of(struct key *k, const char *first, ...)
+	__attribute__((sentinel));
+
+/* ---- values ---- */
+
+struct enc {
+	unsigned char *p;
+	size_t len, cap;
+	int err;
+	unsigned char small[1024];
+};
+
+void enc_init(struct enc *e);
+void enc_free(struct enc *e);
+void enc_u64(struct enc *e, uint64_t v);
+void enc_str(struct enc *e, const char *s); /* with its NUL; NULL -> "" */
+void enc_bytes(struct enc *e, const void *b, size_t n);
+
+struct dec {
+	const unsigned char *p;
+	size_t len, off;
+	int err;
+};
+
+void dec_init(struct dec *d, const MDB_val *v);
+uint64_t dec_u64(struct dec *d);
+/* Copies a NUL-terminated string into out (outsz bytes). */
+void dec_str(struct dec *d, char *out, size_t outsz);
+/* Returns the next NUL-terminated string in place (valid only while the
+ * txn lives) and its length; NULL on error. */
+const char *dec_strp(struct dec *d, size_t *len);
+
+/* ---- transactions: the first error sticks ---- */
+
+struct txn {
+	struct meta *m;
+	MDB_txn *txn;
+	int rc;
+};
+
+int meta_rc(int mdb_rc);
+int txn_begin(struct meta *m, struct txn *t, int write);
+/* Records rc as the txn's error unless one is already recorded; returns the
+ * recorded error. */
+int txn_fail(struct txn *t, int rc);
+/* 1 when the key exists (v filled), 0 when absent or after an error. */
+int txn_get(struct txn *t, MDB_dbi dbi, const struct key *k, MDB_val *v);
+void txn_put(struct txn *t, MDB_dbi dbi, const struct key *k, const void *v,
+	     size_t vlen);
+void txn_put_enc(struct txn *t, MDB_dbi dbi, const struct key *k,
+		 const struct enc *e);
+/* Deleting an absent key is not an error. */
+void txn_del(struct txn *t, MDB_dbi dbi, const struct key *k);
+/* Commits (or aborts when an error was recorded); returns the error. */
+int txn_commit(struct txn *t);
+void txn_abort(struct txn *t);
+/* Ends a read txn; returns its recorded error. */
+int txn_end(struct txn *t);
+
+/* A forward walk over the keys that start with a prefix. */
+struct scan {
+	struct txn *t;
+	MDB_cursor *c;
+	unsigned char prefix[META_KEY_MAX];
+	size_t plen;
+	MDB_val k, v;
+	int state; /* 0 not started, 1 positioned, 2 done */
+	struct key from;
+};
+
+/* Starts at the first key >= from (NULL: the prefix itself). */
+void scan_open(struct txn *t, struct scan *s, MDB_dbi dbi,
+	       const struct key *prefix, const struct key *from);
+/* 1 when positioned on a key with the prefix (s->k, s->v), else 0. */
+int scan_next(struct scan *s);
+/* Deletes the current item; the next scan_next returns its successor. */
+void scan_del(struct scan *s);
+void scan_close(struct scan *s);
+
+/* ---- rows ---- */
+
+struct blob_row {
+	uint64_t size, created, touched, refcount, gc_due;
+};
+
+struct manifest_row {
+	uint64_t size, created, refcount, gc_due;
+	char media_type[MEDIA_TYPE_BUF];
+	char subject[DIGEST_BUF];
+	char artifact_type[MEDIA_TYPE_BUF];
+};
+
+struct tag_row {
+	uint64_t pushed, last_pulled, expires;
+	char digest[DIGEST_BUF];
+};
+
+int blob_row_get(struct txn *t, const char *digest, struct blob_row *r);
+void blob_row_put(struct txn *t, const char *digest, const struct blob_row *r);
+int manifest_row_get(struct txn *t, const char *repo, const char *digest,
+		     struct manifest_row *r);
+void manifest_row_put(struct txn *t, const char *repo, const char *digest,
+		      const struct manifest_row *r);
+int tag_row_get(struct txn *t, const char *repo, const char *tag,
+		struct tag_row *r);
+void tag_row_decode(struct txn *t, const MDB_val *v, struct tag_row *r);
+void tag_row_put(struct txn *t, const char *repo, const char *tag,
+		 const struct tag_row *r);
+/* 1 when repo may serve the blob. */
+int link_exists(struct txn *t, const char *repo, const char *digest);
+/* 1 when any key of dbi starts with repo\0. */
+int repo_has_rows(struct txn *t, MDB_dbi dbi, const char *repo);
+
+/* ---- refcounts and the gc queue ---- */
+
+uint64_t meta_due(const struct meta *m, uint64_t now);
+void gcq_add(struct txn *t, enum meta_gc_kind kind, const char *digest,
+	     const char *repo, uint64_t due);
+void gcq_remove(struct txn *t, enum meta_gc_kind kind, const char *digest,
+		const char *repo, uint64_t due);
+/* Adds delta to a count; a count reaching 0 queues the item at now+grace,
+ * a count leaving 0 dequeues it. A missing row is ignored for decrements
+ * and is RC_CORRUPT for increments. */
+void blob_ref_add(struct txn *t, const char *digest, int delta, uint64_t now);
+void manifest_ref_add(struct txn *t, const char *repo, const char *digest,
+		      int delta, uint64_t now);
+/* Moves a queued item's due time to now + grace (never backwards). */
+void blob_row_touch(struct txn *t, const char *digest, struct blob_row *r,
+		    uint64_t now);
+void manifest_row_touch(struct txn *t, const char *repo, const char *digest,
+			struct manifest_row *r, uint64_t now);
+
+/* strdup that returns NULL on NULL. */
+char *meta_strndup(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,326 @@
+/* Read-only listings: tags, catalog, referrers and the gc queue. */
+#include "storage/meta_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rc.h"
+
+/* Appends a copy of n bytes of s to l. */
+static int
+list_add(struct meta_list *l, size_t *cap, const char *s, size_t n)
+{
+	char *copy;
+
+	if (l->count == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		char **items = realloc(l->items, ncap * sizeof(*items));
+
+		if (items == NULL)
+			return -ENOMEM;
+		l->items = items;
+		*cap = ncap;
+	}
+	copy = meta_strndup(s, n);
+	if (copy == NULL)
+		return -ENOMEM;
+	l->items[l->count++] = copy;
+	return 0;
+}
+
+void
+meta_list_free(struct meta_list *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->count; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->count = 0;
+	l->more = 0;
+}
+
+int
+meta_tags_list(struct meta *m, const char *repo, const char *last, size_t n,
+	       struct meta_list *out)
+{
+	struct meta_list res = {NULL, 0, 0};
+	struct key prefix, from;
+	struct scan s;
+	struct txn t;
+	size_t cap = 0;
+
+	if (txn_begin(m, &t, 0) != 0)
+		return t.rc;
+	if (!repo_has_rows(&t, m->tags, repo) &&
+	    !repo_has_rows(&t, m->manifests, repo) &&
+	    !repo_has_rows(&t, m->links, repo))
+		txn_fail(&t, RC_NAME_UNKNOWN);
+	key_of(&prefix, repo, "", NULL);
+	if (last != NULL)
+		key_of(&from, repo, last, NULL);
+	scan_open(&t, &s, m->tags, &prefix, last != NULL ? &from : NULL);
+	while (n > 0 && scan_next(&s)) {
+		const char *tag = (const char *)s.k.mv_data + prefix.len;
+		size_t len = s.k.mv_size - prefix.len;
+
+		if (last != NULL && len == strlen(last) &&
+		    memcmp(tag, last, len) == 0)
+			continue;
+		if (res.count == n) {
+			res.more = 1;
+			break;
+		}
+		if (list_add(&res, &cap, tag, len) != 0) {
+			txn_fail(&t, -ENOMEM);
+			break;
+		}
+	}
+	scan_close(&s);
+	if (txn_end(&t) != 0) {
+		meta_list_free(&res);
+		return t.rc;
+	}
+	*out = res;
+	return 0;
+}
+
+int
+meta_catalog_list(struct meta *m, const char *last, size_t n,
+		  struct meta_list *out)
+{
+	struct meta_list res = {NULL, 0, 0};
+	MDB_cursor *c = NULL;
+	struct txn t;
+	struct key seek;
+	MDB_val k, v;
+	size_t cap = 0;
+	int rc;
+
+	key_init(&seek);
+	if (txn_begin(m, &t, 0) != 0)
+		return t.rc;
+	rc = mdb_cursor_open(t.txn, m->manifests, &c);
+	if (rc != MDB_SUCCESS) {
+		c = NULL;
+		txn_fail(&t, meta_rc(rc));
+	}
+	if (last != NULL) {
+		key_str(&seek, last);
+		key_byte(&seek, 1); /* just past every key of repo last */
+		if (seek.bad)
+			txn_fail(&t, RC_BAD_REQUEST);
+	}
+	/* One cursor step per repository: each seek jumps over a repo's keys. */
+	while (n > 0 && t.rc == 0) {
+		const char *name, *nul;
+
+		if (last == NULL && res.count == 0) {
+			rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+		} else {
+			k.mv_data = seek.b;
+			k.mv_size = seek.len;
+			rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		}
+		if (rc == MDB_NOTFOUND)
+			break;
+		if (rc != MDB_SUCCESS) {
+			txn_fail(&t, meta_rc(rc));
+			break;
+		}
+		name = k.mv_data;
+		nul = memchr(name, 0, k.mv_size);
+		if (nul == NULL) {
+			txn_fail(&t, RC_CORRUPT);
+			break;
+		}
+		if (res.count == n) {
+			res.more = 1;
+			break;
+		}
+		if (list_add(&res, &cap, name, (size_t)(nul - name)) != 0) {
+			txn_fail(&t, -ENOMEM);
+			break;
+		}
+		key_init(&seek);
+		key_str(&seek, res.items[res.count - 1]);
+		key_byte(&seek, 1);
+	}
+	if (c != NULL)
+		mdb_cursor_close(c);
+	if (txn_end(&t) != 0) {
+		meta_list_free(&res);
+		return t.rc;
+	}
+	*out = res;
+	return 0;
+}
+
+void
+meta_referrers_free(struct meta_referrers *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->count; i++)
+		free(r->items[i].annotations_json);
+	free(r->items);
+	r->items = NULL;
+	r->count = 0;
+}
+
+/* Decodes one referrers row into it; 1 when it passes the filter. */
+static int
+referrer_decode(struct txn *t, const struct scan *s, size_t plen,
+		const char *artifact_type, struct meta_referrer *it)
+{
+	struct dec d;
+	const char *ann;
+	size_t n = 0, dlen = s->k.mv_size - plen;
+
+	memset(it, 0, sizeof(*it));
+	if (dlen == 0 || dlen >= sizeof(it->digest)) {
+		txn_fail(t, RC_CORRUPT);
+		return 0;
+	}
+	memcpy(it->digest, (const char *)s->k.mv_data + plen, dlen);
+	dec_init(&d, &s->v);
+	it->size = dec_u64(&d);
+	dec_str(&d, it->media_type, sizeof(it->media_type));
+	dec_str(&d, it->artifact_type, sizeof(it->artifact_type));
+	ann = dec_strp(&d, &n);
+	if (d.err) {
+		txn_fail(t, d.err);
+		return 0;
+	}
+	if (artifact_type != NULL && strcmp(artifact_type, it->artifact_type))
+		return 0;
+	if (n > 0) {
+		it->annotations_json = meta_strndup(ann, n);
+		if (it->annotations_json == NULL) {
+			txn_fail(t, -ENOMEM);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int
+meta_referrers_list(struct meta *m, const char *repo, const char *subject,
+		    const char *artifact_type, struct meta_referrers *out)
+{
+	struct meta_referrers res = {NULL, 0};
+	struct meta_referrer it;
+	struct key prefix;
+	struct scan s;
+	struct txn t;
+	size_t cap = 0;
+
+	if (txn_begin(m, &t, 0) != 0)
+		return t.rc;
+	key_of(&prefix, repo, subject, "", NULL);
+	scan_open(&t, &s, m->referrers, &prefix, NULL);
+	while (scan_next(&s)) {
+		if (!referrer_decode(&t, &s, prefix.len, artifact_type, &it))
+			continue;
+		if (res.count == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			struct meta_referrer *items =
+				realloc(res.items, ncap * sizeof(*items));
+
+			if (items == NULL) {
+				free(it.annotations_json);
+				txn_fail(&t, -ENOMEM);
+				break;
+			}
+			res.items = items;
+			cap = ncap;
+		}
+		res.items[res.count++] = it;
+	}
+	scan_close(&s);
+	if (txn_end(&t) != 0) {
+		meta_referrers_free(&res);
+		return t.rc;
+	}
+	*out = res;
+	return 0;
+}
+
+/* Decodes due(8, big-endian) \0 kind \0 digest [\0 repo]. */
+static int
+gcq_decode(const MDB_val *k, struct meta_gc_item *it)
+{
+	const unsigned char *p = k->mv_data;
+	const char *digest, *sep;
+	size_t n = k->mv_size, dlen;
+
+	memset(it, 0, sizeof(*it));
+	if (n < 12 || p[8] != 0 || p[10] != 0)
+		return RC_CORRUPT;
+	for (int i = 0; i < 8; i++)
+		it->due = (it->due << 8) | p[i];
+	it->kind = (enum meta_gc_kind)p[9];
+	if (it->kind != META_GC_BLOB && it->kind != META_GC_MANIFEST)
+		return RC_CORRUPT;
+	digest = (const char *)p + 11;
+	n -= 11;
+	sep = memchr(digest, 0, n);
+	dlen = sep != NULL ? (size_t)(sep - digest) : n;
+	if (dlen == 0 || dlen >= sizeof(it->digest))
+		return RC_CORRUPT;
+	memcpy(it->digest, digest, dlen);
+	if (it->kind == META_GC_MANIFEST) {
+		if (sep == NULL || n - dlen - 1 == 0 ||
+		    n - dlen - 1 >= sizeof(it->repo))
+			return RC_CORRUPT;
+		memcpy(it->repo, sep + 1, n - dlen - 1);
+	} else if (sep != NULL) {
+		return RC_CORRUPT;
+	}
+	return 0;
+}
+
+int
+meta_gcq_walk(struct meta *m, uint64_t until,
+	      int (*fn)(const struct meta_gc_item *it, void *arg), void *arg)
+{
+	struct meta_gc_item it;
+	MDB_cursor *c = NULL;
+	struct txn t;
+	MDB_val k, v;
+	MDB_cursor_op op = MDB_FIRST;
+	int rc, stop = 0;
+
+	if (txn_begin(m, &t, 0) != 0)
+		return t.rc;
+	rc = mdb_cursor_open(t.txn, m->gcq, &c);
+	if (rc != MDB_SUCCESS) {
+		c = NULL;
+		txn_fail(&t, meta_rc(rc));
+	}
+	while (t.rc == 0 && !stop) {
+		rc = mdb_cursor_get(c, &k, &v, op);
+		op = MDB_NEXT;
+		if (rc == MDB_NOTFOUND)
+			break;
+		if (rc != MDB_SUCCESS) {
+			txn_fail(&t, meta_rc(rc));
+			break;
+		}
+		rc = gcq_decode(&k, &it);
+		if (rc != 0) {
+			txn_fail(&t, rc);
+			break;
+		}
+		if (it.due > until)
+			break;
+		stop = fn(&it, arg);
+		if (stop < 0)
+			txn_fail(&t, stop);
+	}
+	if (c != NULL)
+		mdb_cursor_close(c);
+	return txn_end(&t);
+}
