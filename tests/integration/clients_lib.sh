@@ -81,33 +81,43 @@ cleanup_fns+=(clients_cleanup)
 # start_distribution: Debian's docker-registry (CNCF distribution 2.8) with
 # filesystem storage in $T/dist and deletes enabled.
 start_distribution() {
-	PORT=$(free_port)
-	REG=127.0.0.1:$PORT
-	URL=http://$REG
-	mkdir -p "$T/dist"
-	cat >"$T/dist.yml" <<-EOF
-	version: 0.1
-	log:
-	  level: error
-	  accesslog:
-	    disabled: true
-	storage:
-	  filesystem:
-	    rootdirectory: $T/dist
-	  delete:
-	    enabled: true
-	http:
-	  addr: $REG
-	  secret: berth-integration-test
-	EOF
-	# Clean environment: distribution reads REGISTRY_* variables as
-	# configuration overrides (REGISTRY_AUTH_FILE would become "auth").
-	env -i PATH="$PATH" HOME="$T/home" /usr/bin/docker-registry serve "$T/dist.yml" >>"$T/dist.log" 2>&1 &
-	DIST_PID=$!
-	for _ in $(seq 1 100); do
-		curl -fsS -o /dev/null --max-time 2 "$URL/v2/" 2>/dev/null && return 0
-		kill -0 "$DIST_PID" 2>/dev/null || break
-		sleep 0.1
+	local attempt
+	# A port free when probed can still be taken by an outgoing connection
+	# before the bind (free_port's range overlaps the ephemeral ports), so
+	# try a few.
+	for attempt in 1 2 3 4 5; do
+		PORT=$(free_port)
+		REG=127.0.0.1:$PORT
+		URL=http://$REG
+		mkdir -p "$T/dist"
+		cat >"$T/dist.yml" <<-EOF
+		version: 0.1
+		log:
+		  level: error
+		  accesslog:
+		    disabled: true
+		storage:
+		  filesystem:
+		    rootdirectory: $T/dist
+		  delete:
+		    enabled: true
+		http:
+		  addr: $REG
+		  secret: berth-integration-test
+		EOF
+		# Clean environment: distribution reads REGISTRY_* variables as
+		# configuration overrides (REGISTRY_AUTH_FILE would become "auth").
+		env -i PATH="$PATH" HOME="$T/home" /usr/bin/docker-registry serve "$T/dist.yml" \
+			>>"$T/dist.log" 2>&1 &
+		DIST_PID=$!
+		for _ in $(seq 1 100); do
+			curl -fsS -o /dev/null --max-time 2 "$URL/v2/" 2>/dev/null && return 0
+			kill -0 "$DIST_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		stop_pid "$DIST_PID" 2
+		DIST_PID=
+		grep -q 'address already in use' "$T/dist.log" || break
 	done
 	echo "docker-registry did not start; log:" >&2
 	cat "$T/dist.log" >&2
@@ -207,12 +217,14 @@ layer_from_dir() {
 	rm -f "$tmp.tar" "$tmp.tar.gz"
 }
 
-# build_oci_manifest LAYOUT NAME CONTENT ARCH: two layers (a base layer with
-# /etc/berth-release, an app layer with /hello.txt = CONTENT) + config +
+# build_oci_manifest LAYOUT NAME CONTENT ARCH [BIG_KIB]: two layers (a base
+# layer with /etc/berth-release, an app layer with /hello.txt = CONTENT and,
+# when BIG_KIB is given, /big.bin of that many KiB of random bytes whose
+# digest goes to IMG_BIG_DIGEST) + config +
 # manifest, stored as blobs but not referenced from index.json. Sets
 # IMG_MANIFEST_DIGEST, IMG_MANIFEST_SIZE, IMG_CONFIG_DIGEST, IMG_LAYERS.
 build_oci_manifest() {
-	local lay=$1 name=$2 content=$3 arch=$4 w=$1/.tmp-build
+	local lay=$1 name=$2 content=$3 arch=$4 big=${5:-0} w=$1/.tmp-build
 	local l1 s1 d1 l2 s2 d2 cfg man
 	rm -rf "$w"
 	mkdir -p "$w/base/etc" "$w/app"
@@ -221,6 +233,12 @@ build_oci_manifest() {
 	l1=$LAYER_DIGEST s1=$LAYER_SIZE d1=$LAYER_DIFF_ID
 	printf '%s\n' "$content" >"$w/app/hello.txt"
 	chmod 0644 "$w/app/hello.txt" "$w/base/etc/berth-release"
+	IMG_BIG_DIGEST=
+	if [ "$big" -gt 0 ]; then
+		head -c "$((big * 1024))" /dev/urandom >"$w/app/big.bin"
+		chmod 0644 "$w/app/big.bin"
+		IMG_BIG_DIGEST=$(sha256 "$w/app/big.bin")
+	fi
 	layer_from_dir "$lay" "$w/app"
 	l2=$LAYER_DIGEST s2=$LAYER_SIZE d2=$LAYER_DIFF_ID
 	jq -nc --arg arch "$arch" --arg d1 "$d1" --arg d2 "$d2" --arg n "$name" '{
@@ -247,13 +265,14 @@ build_oci_manifest() {
 	rm -rf "$w"
 }
 
-# make_oci_image LAYOUT NAME CONTENT [ARCH]: a linux/ARCH (amd64) image
-# tagged NAME in the OCI layout LAYOUT (created if needed) whose /hello.txt
-# holds CONTENT. Sets IMG_MANIFEST_DIGEST, IMG_CONFIG_DIGEST, IMG_LAYERS
-# (two layer digests, app layer last).
+# make_oci_image LAYOUT NAME CONTENT [ARCH [BIG_KIB]]: a linux/ARCH (amd64)
+# image tagged NAME in the OCI layout LAYOUT (created if needed) whose
+# /hello.txt holds CONTENT (and /big.bin random bytes, see above). Sets
+# IMG_MANIFEST_DIGEST, IMG_CONFIG_DIGEST, IMG_LAYERS (two layer digests,
+# app layer last), IMG_BIG_DIGEST.
 make_oci_image() {
 	oci_init_layout "$1"
-	build_oci_manifest "$1" "$2" "$3" "${4:-amd64}" || return 1
+	build_oci_manifest "$1" "$2" "$3" "${4:-amd64}" "${5:-0}" || return 1
 	oci_add_ref "$1" application/vnd.oci.image.manifest.v1+json "$IMG_MANIFEST_DIGEST" "$2"
 }
 
