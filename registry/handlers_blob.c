@@ -1,0 +1,355 @@
+/* Blob endpoints: GET/HEAD/DELETE /v2/<name>/blobs/<digest>, and the upload
+ * session endpoints under /v2/<name>/blobs/uploads/. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/digest.h"
+#include "common/names.h"
+#include "common/rc.h"
+#include "registry/http.h"
+#include "storage/blob.h"
+#include "storage/meta.h"
+
+/* Parses a single "bytes=a-b" / "bytes=a-" / "bytes=-n" range against size.
+ * Returns 1 with [*off, *off + *len) for a satisfiable range, 0 to serve the
+ * whole blob (no header, a multi-range or a malformed one: RFC 9110 lets us
+ * ignore it), -1 when unsatisfiable. */
+static int
+parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
+{
+	char *end;
+	uint64_t a, b;
+
+	if (h == NULL || strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
+		return 0;
+	h += 6;
+	if (*h == '-') {
+		if (h[1] < '0' || h[1] > '9')
+			return 0;
+		b = strtoull(h + 1, &end, 10);
+		if (*end != '\0')
+			return 0;
+		if (b == 0 || size == 0)
+			return -1;
+		if (b > size)
+			b = size;
+		*off = size - b;
+		*len = b;
+		return 1;
+	}
+	if (*h < '0' || *h > '9')
+		return 0;
+	a = strtoull(h, &end, 10);
+	if (*end != '-')
+		return 0;
+	h = end + 1;
+	if (*h == '\0') {
+		b = size ? size - 1 : 0;
+	} else {
+		if (*h < '0' || *h > '9')
+			return 0;
+		b = strtoull(h, &end, 10);
+		if (*end != '\0' || b < a)
+			return 0;
+		if (b >= size)
+			b = size ? size - 1 : 0;
+	}
+	if (a >= size)
+		return -1;
+	*off = a;
+	*len = b - a + 1;
+	return 1;
+}
+
+void
+h_blob_get(struct req *r)
+{
+	struct MHD_Response *resp;
+	uint64_t size, off = 0, len;
+	int queued = 0, fd = -1, rc, ranged = 0;
+	unsigned status = 200;
+
+	rc = meta_blob_get(r->app->meta, r->name, r->ref, &size, &queued);
+	if (rc != RC_OK) {
+		reply_error(r, rc, NULL);
+		return;
+	}
+	if (queued && meta_touch_blob(r->app->meta, r->ref, now_s()) != RC_OK)
+		log_msg("warn", "could not delay collection", "digest", r->ref,
+			NULL);
+	len = size;
+	if (!r->is_head)
+		ranged = parse_range(req_header(r, "Range"), size, &off, &len);
+	if (ranged < 0) {
+		req_add_header(r, "Content-Range", "bytes */%" PRIu64, size);
+		reply_error(r, RC_RANGE_INVALID, "requested range not satisfiable");
+		return;
+	}
+	if (r->is_head) {
+		resp = head_response(size);
+	} else {
+		uint64_t fsize;
+		rc = blob_open(r->app->blobs, r->ref, &fd, &fsize);
+		if (rc != RC_OK) {
+			log_msg("error", "indexed blob has no file", "digest",
+				r->ref, NULL);
+			reply_error(r, RC_BLOB_UNKNOWN, NULL);
+			return;
+		}
+		resp = MHD_create_response_from_fd_at_offset64(len, fd,
+							       (int64_t)off);
+		if (resp == NULL)
+			close(fd);
+		r->bytes_out = len;
+		if (ranged) {
+			status = 206;
+			req_add_header(r, "Content-Range",
+				       "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
+				       off, off + len - 1, size);
+		}
+	}
+	if (resp) {
+		MHD_add_response_header(resp, "Content-Type",
+					"application/octet-stream");
+		MHD_add_response_header(resp, "Docker-Content-Digest", r->ref);
+		MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+		MHD_add_response_header(resp, "Cache-Control",
+					"max-age=31536000, immutable");
+		req_add_header(r, "ETag", "\"%s\"", r->ref);
+	}
+	reply(r, status, resp);
+}
+
+void
+h_blob_delete(struct req *r)
+{
+	int rc = meta_blob_unlink(r->app->meta, r->name, r->ref, now_s());
+
+	if (rc != RC_OK)
+		reply_error(r, rc, NULL);
+	else
+		reply_empty(r, 202);
+}
+
+/* ---- uploads ---- */
+
+static void
+add_upload_headers(struct req *r, uint64_t offset)
+{
+	req_add_header(r, "Location", "/v2/%s/blobs/uploads/%s", r->name,
+		       r->uuid);
+	req_add_header(r, "Docker-Upload-UUID", "%s", r->uuid);
+	req_add_header(r, "Range", "0-%" PRIu64, offset ? offset - 1 : 0);
+}
+
+static void
+reply_blob_created(struct req *r, const char *digest)
+{
+	req_add_header(r, "Location", "/v2/%s/blobs/%s", r->name, digest);
+	req_add_header(r, "Docker-Content-Digest", "%s", digest);
+	reply_empty(r, 201);
+}
+
+/* Creates a new upload session for r->name and checks it out. */
+static int
+upload_begin(struct req *r)
+{
+	int rc = blob_upload_create(r->app->blobs, r->uuid);
+
+	if (rc != RC_OK)
+		return rc;
+	rc = meta_upload_put(r->app->meta, r->uuid, r->name, now_s());
+	if (rc == RC_OK)
+		rc = blob_upload_acquire(r->app->blobs, r->uuid, &r->up);
+	if (rc != RC_OK && blob_upload_delete(r->app->blobs, r->uuid) != RC_OK)
+		log_msg("warn", "could not remove upload", "uuid", r->uuid, NULL);
+	return rc;
+}
+
+/* Validates the "digest" query parameter into r->ref. */
+static int
+take_digest_param(struct req *r)
+{
+	const char *d = req_query(r, "digest");
+	int rc;
+
+	if (d == NULL)
+		return RC_DIGEST_INVALID;
+	rc = digest_check(d);
+	if (rc != RC_OK)
+		return rc;
+	memcpy(r->ref, d, DIGEST_BUF);
+	return RC_OK;
+}
+
+void
+h_uploads_post_start(struct req *r)
+{
+	const char *mount = req_query(r, "mount");
+	const char *from = req_query(r, "from");
+	const char *digest = req_query(r, "digest");
+	uint64_t size;
+	int rc;
+
+	if (mount != NULL && digest_check(mount) == RC_OK &&
+	    (from == NULL || name_is_valid(from))) {
+		rc = meta_blob_mount(r->app->meta, r->name, mount, from, now_s(),
+				     &size);
+		if (rc == RC_OK) {
+			reply_blob_created(r, mount);
+			return;
+		}
+		if (rc != RC_BLOB_UNKNOWN) {
+			reply_error(r, rc, NULL);
+			return;
+		}
+		/* not mountable: fall back to a plain upload session */
+		digest = NULL;
+	}
+	if (digest != NULL) {
+		rc = take_digest_param(r);
+		if (rc == RC_OK)
+			rc = upload_begin(r);
+		if (rc != RC_OK)
+			r->err_rc = rc;
+		return; /* body streams in, h_upload_put_finish commits */
+	}
+	rc = upload_begin(r);
+	if (rc != RC_OK) {
+		reply_error(r, rc, NULL);
+		return;
+	}
+	add_upload_headers(r, 0);
+	reply_empty(r, 202);
+}
+
+/* Checks out the session named in the URL and the Content-Range (if any)
+ * against its offset. */
+static int
+upload_resume(struct req *r)
+{
+	const char *cr = req_header(r, "Content-Range");
+	int rc;
+
+	rc = meta_upload_check(r->app->meta, r->uuid, r->name);
+	if (rc == RC_OK)
+		rc = blob_upload_acquire(r->app->blobs, r->uuid, &r->up);
+	if (rc != RC_OK)
+		return rc;
+	if (cr != NULL) {
+		uint64_t a, b;
+		char *end;
+		if (strncmp(cr, "bytes", 5) == 0)
+			cr += strspn(cr + 5, " =") + 5;
+		a = strtoull(cr, &end, 10);
+		if (end == cr || *end != '-')
+			return RC_RANGE_INVALID;
+		b = strtoull(end + 1, &end, 10);
+		if ((*end != '\0' && *end != '/') || b < a ||
+		    a != blob_upload_offset(r->up))
+			return RC_RANGE_INVALID;
+	}
+	return RC_OK;
+}
+
+static void
+upload_fail(struct req *r, int rc)
+{
+	r->err_rc = rc;
+	if (rc == RC_RANGE_INVALID && r->up != NULL)
+		add_upload_headers(r, blob_upload_offset(r->up));
+}
+
+void
+h_upload_patch_start(struct req *r)
+{
+	int rc = upload_resume(r);
+
+	if (rc != RC_OK)
+		upload_fail(r, rc);
+}
+
+void
+h_upload_put_start(struct req *r)
+{
+	int rc = take_digest_param(r);
+
+	if (rc == RC_OK)
+		rc = upload_resume(r);
+	if (rc != RC_OK)
+		upload_fail(r, rc);
+}
+
+int
+h_upload_body(struct req *r, const char *data, size_t len)
+{
+	int rc;
+
+	if (len == 0 || r->up == NULL)
+		return RC_OK;
+	rc = blob_upload_write(r->up, data, len);
+	if (rc != RC_OK)
+		r->err_rc = rc;
+	return rc;
+}
+
+void
+h_upload_patch_finish(struct req *r)
+{
+	add_upload_headers(r, blob_upload_offset(r->up));
+	reply_empty(r, 202);
+}
+
+void
+h_upload_put_finish(struct req *r)
+{
+	uint64_t size;
+	int rc;
+
+	rc = blob_upload_commit(r->up, r->ref, &size);
+	if (rc != RC_OK) {
+		reply_error(r, rc, NULL);
+		return;
+	}
+	r->up = NULL; /* freed by a successful commit */
+	rc = meta_blob_commit(r->app->meta, r->name, r->ref, size, r->uuid,
+			      now_s());
+	if (rc != RC_OK) {
+		reply_error(r, rc, NULL);
+		return;
+	}
+	reply_blob_created(r, r->ref);
+}
+
+void
+h_upload_get(struct req *r)
+{
+	int rc = upload_resume(r);
+
+	if (rc != RC_OK) {
+		reply_error(r, rc, NULL);
+		return;
+	}
+	add_upload_headers(r, blob_upload_offset(r->up));
+	reply_empty(r, 204);
+}
+
+void
+h_upload_delete(struct req *r)
+{
+	int rc = meta_upload_check(r->app->meta, r->uuid, r->name);
+
+	if (rc == RC_OK)
+		rc = blob_upload_delete(r->app->blobs, r->uuid);
+	if (rc == RC_OK || rc == RC_UPLOAD_UNKNOWN) {
+		int mrc = meta_upload_delete(r->app->meta, r->uuid);
+		if (rc == RC_OK)
+			rc = mrc;
+	}
+	if (rc != RC_OK)
+		reply_error(r, rc, NULL);
+	else
+		reply_empty(r, 204);
+}

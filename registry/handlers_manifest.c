@@ -1,0 +1,164 @@
+/* Manifest endpoints: GET/HEAD/PUT/DELETE /v2/<name>/manifests/<ref>. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/digest.h"
+#include "common/rc.h"
+#include "registry/http.h"
+#include "storage/manifest.h"
+#include "storage/meta.h"
+
+static int
+ref_is_digest(const struct req *r)
+{
+	return strchr(r->ref, ':') != NULL;
+}
+
+static ssize_t
+no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	(void)pos;
+	(void)buf;
+	(void)max;
+	return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* A response of a known size whose body is never produced (HEAD). */
+struct MHD_Response *
+head_response(uint64_t size)
+{
+	return MHD_create_response_from_callback(size, 4096, no_body, NULL,
+						 NULL);
+}
+
+void
+h_manifest_get(struct req *r)
+{
+	struct meta_manifest mm;
+	struct MHD_Response *resp;
+	int rc;
+
+	rc = meta_manifest_get(r->app->meta, r->name, r->ref, !r->is_head, &mm);
+	if (rc != RC_OK) {
+		reply_error(r, rc, NULL);
+		return;
+	}
+	if (mm.queued &&
+	    meta_touch_manifest(r->app->meta, r->name, mm.digest, now_s()) !=
+		    RC_OK)
+		log_msg("warn", "could not delay collection", "digest",
+			mm.digest, NULL);
+	if (r->is_head) {
+		resp = head_response(mm.size);
+	} else {
+		resp = MHD_create_response_from_buffer(mm.size, mm.body,
+						       MHD_RESPMEM_MUST_FREE);
+		if (resp == NULL)
+			free(mm.body);
+		r->bytes_out = mm.size;
+	}
+	if (resp) {
+		MHD_add_response_header(resp, "Content-Type", mm.media_type);
+		MHD_add_response_header(resp, "Docker-Content-Digest", mm.digest);
+		req_add_header(r, "ETag", "\"%s\"", mm.digest);
+	}
+	reply(r, 200, resp);
+}
+
+void
+h_manifest_put_start(struct req *r)
+{
+	const char *cl = req_header(r, "Content-Length");
+
+	r->limit = MANIFEST_MAX_BYTES;
+	if (cl && strtoull(cl, NULL, 10) > r->limit)
+		r->err_rc = RC_TOO_LARGE;
+}
+
+int
+h_manifest_put_body(struct req *r, const char *data, size_t len)
+{
+	if (len == 0 || r->too_large)
+		return RC_OK;
+	if (r->len + len > r->limit) {
+		r->too_large = 1;
+		r->err_rc = RC_TOO_LARGE;
+		return RC_OK;
+	}
+	if (r->len + len > r->cap) {
+		size_t cap = r->cap ? r->cap : 16384;
+		char *nb;
+		while (cap < r->len + len)
+			cap *= 2;
+		nb = realloc(r->buf, cap);
+		if (nb == NULL) {
+			r->err_rc = -12; /* ENOMEM */
+			return r->err_rc;
+		}
+		r->buf = nb;
+		r->cap = cap;
+	}
+	memcpy(r->buf + r->len, data, len);
+	r->len += len;
+	return RC_OK;
+}
+
+void
+h_manifest_put_finish(struct req *r)
+{
+	struct manifest_info *mi = NULL;
+	struct meta_manifest_put p;
+	char digest[DIGEST_BUF], missing[DIGEST_BUF] = "", err[256] = "";
+	int rc;
+
+	rc = manifest_parse(r->buf ? r->buf : "", r->len,
+			    req_header(r, "Content-Type"), &mi, err,
+			    sizeof(err));
+	if (rc != RC_OK) {
+		reply_error(r, rc, err);
+		return;
+	}
+	digest_of_buf(r->buf ? r->buf : "", r->len, digest);
+	if (ref_is_digest(r) && strcmp(digest, r->ref) != 0) {
+		manifest_info_free(mi);
+		reply_error(r, RC_DIGEST_INVALID,
+			    "the manifest's digest does not match the reference");
+		return;
+	}
+	p = (struct meta_manifest_put){
+		.repo = r->name,
+		.digest = digest,
+		.tag = ref_is_digest(r) ? NULL : r->ref,
+		.body = r->buf ? r->buf : "",
+		.body_len = r->len,
+		.info = mi,
+	};
+	rc = meta_manifest_put(r->app->meta, &p, now_s(), missing);
+	if (rc == RC_OK) {
+		req_add_header(r, "Location", "/v2/%s/manifests/%s", r->name,
+			       digest);
+		req_add_header(r, "Docker-Content-Digest", "%s", digest);
+		if (mi->subject[0])
+			req_add_header(r, "OCI-Subject", "%s", mi->subject);
+		reply_empty(r, 201);
+	} else {
+		reply_error(r, rc, missing[0] ? missing : NULL);
+	}
+	manifest_info_free(mi);
+}
+
+void
+h_manifest_delete(struct req *r)
+{
+	int rc;
+
+	if (ref_is_digest(r))
+		rc = meta_manifest_delete(r->app->meta, r->name, r->ref, now_s());
+	else
+		rc = meta_tag_delete(r->app->meta, r->name, r->ref, now_s());
+	if (rc != RC_OK)
+		reply_error(r, rc, NULL);
+	else
+		reply_empty(r, 202);
+}

@@ -1,0 +1,154 @@
+/* Internal interface of the HTTP shell (registry/). Only this directory
+ * knows HTTP and writes logs. */
+#ifndef BERTH_REGISTRY_HTTP_H
+#define BERTH_REGISTRY_HTTP_H
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/digest.h"
+#include "common/names.h"
+
+struct blob_store;
+struct meta;
+
+struct app {
+	struct blob_store *blobs;
+	struct meta *meta;
+	int access_log;
+	atomic_long inflight;
+};
+
+enum route_kind {
+	R_NONE = 0,
+	R_BASE,       /* /v2/ */
+	R_CATALOG,    /* /v2/_catalog */
+	R_TAGS,       /* /v2/<name>/tags/list */
+	R_MANIFEST,   /* /v2/<name>/manifests/<ref> */
+	R_BLOB,       /* /v2/<name>/blobs/<digest> */
+	R_UPLOADS,    /* /v2/<name>/blobs/uploads/ */
+	R_UPLOAD,     /* /v2/<name>/blobs/uploads/<uuid> */
+	R_REFERRERS,  /* /v2/<name>/referrers/<digest> */
+	R_HEALTHZ,    /* /healthz */
+	R_READYZ,     /* /readyz */
+	R_METRICS,    /* /metrics */
+	R_KIND_COUNT
+};
+
+/* What an endpoint needs from a token (used by auth). */
+enum route_action { A_NONE = 0, A_PULL, A_PUSH, A_DELETE, A_CATALOG };
+
+struct req;
+
+/* Body streaming: called for every chunk of the request body, then once
+ * with len == 0 at the end (before the handler's reply step). */
+typedef int (*body_fn)(struct req *r, const char *data, size_t len);
+typedef void (*handler_fn)(struct req *r);
+
+struct route {
+	const char *method;
+	enum route_kind kind;
+	handler_fn start; /* first call: validate, set up (may reply) */
+	body_fn body;     /* NULL: the body is discarded */
+	handler_fn finish; /* after the body: reply (NULL: start replied) */
+	enum route_action action;
+};
+
+/* Per-request state; allocated on the first callback, freed when MHD says
+ * the request completed. */
+struct req {
+	struct app *app;
+	struct MHD_Connection *conn;
+	const struct route *route;
+	const char *method;
+	enum route_kind kind;
+	char name[NAME_MAX_LEN + 1];
+	char ref[DIGEST_BUF > TAG_MAX_LEN + 1 ? DIGEST_BUF : TAG_MAX_LEN + 1];
+	char uuid[40];
+	int is_head;
+	int started;      /* the route's start step ran */
+	int replied;      /* a response was queued */
+	int err_rc;       /* deferred error: body is discarded, then replied */
+	char err_detail[256];
+	/* body sinks */
+	struct blob_upload *up;
+	char *buf;
+	size_t len, cap, limit;
+	int too_large;
+	/* extra response headers, added by reply() */
+	struct {
+		const char *key;
+		char val[320];
+	} xh[4];
+	int nxh;
+	/* bookkeeping for logs and metrics */
+	uint64_t t0_ns;
+	unsigned status;
+	uint64_t bytes_out;
+};
+
+/* ---- routes.c ---- */
+/* Splits url into route kind, name and ref; on a syntax error returns the
+ * rc to answer with (RC_NAME_INVALID, RC_NOT_FOUND...). */
+int route_parse(const char *url, enum route_kind *kind, char *name,
+		size_t namelen, char *ref, size_t reflen);
+const struct route *route_find(enum route_kind kind, const char *method,
+			       int *method_allowed);
+
+/* ---- reply.c ---- */
+/* Queues resp with status, adding the common headers; destroys resp. */
+void reply(struct req *r, unsigned status, struct MHD_Response *resp);
+/* Adds a header to whatever response this request sends. */
+void req_add_header(struct req *r, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Replies with the OCI error JSON for rc (status from the one table). */
+void reply_error(struct req *r, int rc, const char *detail);
+/* Replies with a static or malloc'd body of a given content type. */
+void reply_json(struct req *r, unsigned status, char *json_owned);
+void reply_empty(struct req *r, unsigned status);
+/* Header helpers: value of a request header / query argument or NULL. */
+const char *req_header(struct req *r, const char *name);
+const char *req_query(struct req *r, const char *name);
+/* Status for rc from the error table. */
+unsigned rc_http_status(int rc);
+uint64_t now_s(void);
+uint64_t now_ns(void);
+
+/* ---- handlers ---- */
+struct MHD_Response *head_response(uint64_t size);
+void h_base(struct req *r);
+void h_catalog(struct req *r);
+void h_tags(struct req *r);
+void h_referrers(struct req *r);
+void h_manifest_get(struct req *r);
+void h_manifest_put_start(struct req *r);
+int h_manifest_put_body(struct req *r, const char *data, size_t len);
+void h_manifest_put_finish(struct req *r);
+void h_manifest_delete(struct req *r);
+void h_blob_get(struct req *r);
+void h_blob_delete(struct req *r);
+void h_uploads_post_start(struct req *r);
+void h_upload_patch_start(struct req *r);
+void h_upload_put_start(struct req *r);
+int h_upload_body(struct req *r, const char *data, size_t len);
+void h_upload_patch_finish(struct req *r);
+void h_upload_put_finish(struct req *r);
+void h_upload_get(struct req *r);
+void h_upload_delete(struct req *r);
+void h_healthz(struct req *r);
+void h_metrics(struct req *r);
+
+/* ---- metrics.c ---- */
+void metrics_count(enum route_kind kind, const char *method, unsigned status,
+		   uint64_t bytes, uint64_t ns);
+char *metrics_render(struct app *app);
+
+/* ---- log.c ---- */
+/* One JSON object per line on stderr: static msg, then key/value pairs
+ * (strings) terminated by NULL. */
+void log_msg(const char *level, const char *msg, ...) __attribute__((sentinel));
+void log_access(struct req *r);
+
+#endif

@@ -1,0 +1,93 @@
+/* Prometheus counters, lock-free: one atomic cell per route kind, method
+ * class and status class. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry/http.h"
+
+static const char *const kind_names[R_KIND_COUNT] = {
+	"none",  "base",    "catalog", "tags",    "manifest", "blob",
+	"uploads", "upload", "referrers", "healthz", "readyz", "metrics",
+};
+static const char *const methods[] = {"GET", "HEAD", "PUT", "POST",
+				      "PATCH", "DELETE", "OTHER"};
+#define N_METHODS (sizeof(methods) / sizeof(methods[0]))
+#define N_CLASSES 6 /* 1xx..5xx, and 0 for dropped */
+
+static atomic_ulong requests[R_KIND_COUNT][N_METHODS][N_CLASSES];
+static atomic_ulong bytes_out[R_KIND_COUNT];
+static atomic_ulong nanos[R_KIND_COUNT];
+
+static size_t
+method_index(const char *m)
+{
+	for (size_t i = 0; i + 1 < N_METHODS; i++)
+		if (strcmp(methods[i], m) == 0)
+			return i;
+	return N_METHODS - 1;
+}
+
+void
+metrics_count(enum route_kind kind, const char *method, unsigned status,
+	      uint64_t bytes, uint64_t ns)
+{
+	size_t cls = status / 100;
+
+	if ((unsigned)kind >= R_KIND_COUNT)
+		kind = R_NONE;
+	if (cls >= N_CLASSES)
+		cls = 0;
+	atomic_fetch_add_explicit(&requests[kind][method_index(method)][cls], 1,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&bytes_out[kind], bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&nanos[kind], ns, memory_order_relaxed);
+}
+
+char *
+metrics_render(struct app *app)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		return NULL;
+	fputs("# HELP berth_http_requests_total HTTP requests by route, method "
+	      "and status class.\n# TYPE berth_http_requests_total counter\n",
+	      f);
+	for (size_t k = 0; k < R_KIND_COUNT; k++)
+		for (size_t m = 0; m < N_METHODS; m++)
+			for (size_t c = 0; c < N_CLASSES; c++) {
+				unsigned long v = atomic_load(&requests[k][m][c]);
+				if (v == 0)
+					continue;
+				fprintf(f,
+					"berth_http_requests_total{route=\"%s\","
+					"method=\"%s\",code=\"%zuxx\"} %lu\n",
+					kind_names[k], methods[m], c, v);
+			}
+	fputs("# HELP berth_http_response_bytes_total Bytes sent in response "
+	      "bodies.\n# TYPE berth_http_response_bytes_total counter\n",
+	      f);
+	for (size_t k = 0; k < R_KIND_COUNT; k++)
+		fprintf(f, "berth_http_response_bytes_total{route=\"%s\"} %lu\n",
+			kind_names[k], atomic_load(&bytes_out[k]));
+	fputs("# HELP berth_http_request_seconds_total Time spent serving "
+	      "requests.\n# TYPE berth_http_request_seconds_total counter\n",
+	      f);
+	for (size_t k = 0; k < R_KIND_COUNT; k++)
+		fprintf(f, "berth_http_request_seconds_total{route=\"%s\"} %.6f\n",
+			kind_names[k], (double)atomic_load(&nanos[k]) / 1e9);
+	fprintf(f,
+		"# HELP berth_http_requests_in_flight Requests being served.\n"
+		"# TYPE berth_http_requests_in_flight gauge\n"
+		"berth_http_requests_in_flight %ld\n",
+		atomic_load(&app->inflight));
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

@@ -1,0 +1,158 @@
+/* The MHD access handler: route, validate, stream the body into the
+ * route's sink, reply, log. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rc.h"
+#include "registry/http.h"
+#include "registry/server.h"
+#include "storage/blob.h"
+
+static struct req *
+req_new(struct app *app, struct MHD_Connection *conn, const char *method)
+{
+	struct req *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->app = app;
+	r->conn = conn;
+	r->method = method;
+	r->is_head = strcmp(method, "HEAD") == 0;
+	r->t0_ns = now_ns();
+	atomic_fetch_add(&app->inflight, 1);
+	return r;
+}
+
+static void
+req_free(struct req *r)
+{
+	if (r == NULL)
+		return;
+	blob_upload_release(r->up);
+	free(r->buf);
+	atomic_fetch_sub(&r->app->inflight, 1);
+	free(r);
+}
+
+/* First callback of a request: find the route and validate the URL. */
+static void
+req_start(struct req *r, const char *url)
+{
+	int rc, allowed = 0;
+
+	rc = route_parse(url, &r->kind, r->name, sizeof(r->name), r->ref,
+			 sizeof(r->ref));
+	if (rc == RC_OK && r->kind == R_UPLOAD) {
+		memcpy(r->uuid, r->ref, sizeof(r->uuid) - 1);
+		r->uuid[sizeof(r->uuid) - 1] = '\0';
+	}
+	if (rc != RC_OK) {
+		r->err_rc = rc;
+		return;
+	}
+	r->route = route_find(r->kind, r->method, &allowed);
+	if (r->route == NULL) {
+		r->err_rc = allowed ? RC_METHOD : RC_NOT_FOUND;
+		return;
+	}
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+	   const char *method, const char *version, const char *upload_data,
+	   size_t *upload_data_size, void **con_cls)
+{
+	struct app *app = cls;
+	struct req *r = *con_cls;
+
+	if (r == NULL) {
+		/* Headers only so far. Replying now would make MHD close the
+		 * connection, so the route runs from the next callback on. */
+		r = req_new(app, conn, method);
+		if (r == NULL)
+			return MHD_NO;
+		*con_cls = r;
+		req_start(r, url);
+		return MHD_YES;
+	}
+	if (!r->started) {
+		r->started = 1;
+		if (r->err_rc == RC_OK && r->route)
+			r->route->start(r);
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (r->replied || r->err_rc != RC_OK || r->route == NULL ||
+		    r->route->body == NULL)
+			return MHD_YES; /* discard */
+		(void)r->route->body(r, upload_data, n);
+		return MHD_YES;
+	}
+	if (r->replied)
+		return MHD_YES;
+	if (r->err_rc == RC_OK && r->route && r->route->body)
+		(void)r->route->body(r, NULL, 0);
+	if (r->err_rc != RC_OK)
+		reply_error(r, r->err_rc, r->err_detail);
+	else if (r->route && r->route->finish)
+		r->route->finish(r);
+	if (!r->replied)
+		reply_error(r, RC_DB, "handler gave no response");
+	return MHD_YES;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct req *r = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	if (r == NULL)
+		return;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
+		r->status = 499; /* client went away */
+	metrics_count(r->kind, r->method, r->status, r->bytes_out,
+		      now_ns() - r->t0_ns);
+	if (r->app->access_log)
+		log_access(r);
+	req_free(r);
+	*con_cls = NULL;
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_msg("warn", "http server", "detail", buf, NULL);
+}
+
+struct MHD_Daemon *
+server_start(struct app *app, int listen_fd, unsigned threads,
+	     unsigned conn_limit, unsigned timeout_s)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+
+	return MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, app,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_LISTEN_SOCKET,
+		listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+		MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, app, MHD_OPTION_END);
+}

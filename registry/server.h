@@ -1,0 +1,11 @@
+#ifndef BERTH_REGISTRY_SERVER_H
+#define BERTH_REGISTRY_SERVER_H
+
+#include "registry/http.h"
+
+/* Starts the MHD daemon on an already listening socket. NULL on failure. */
+struct MHD_Daemon *server_start(struct app *app, int listen_fd,
+				unsigned threads, unsigned conn_limit,
+				unsigned timeout_s);
+
+#endif
