@@ -131,7 +131,7 @@ is_nondistributable(const char *mt)
  * surrounding whitespace dropped; "" when absent. */
 static int
 content_type_strip(struct parse_ctx *c, const char *ct,
-		   char out[MEDIA_TYPE_BUF])
+                   char out[MEDIA_TYPE_BUF])
 {
 	const char *s, *e;
 
@@ -164,7 +164,8 @@ is_string_map(json_t *v)
 
 	if (!json_is_object(v))
 		return 0;
-	json_object_foreach(v, k, x) {
+	json_object_foreach(v, k, x)
+	{
 		if (!json_is_string(x))
 			return 0;
 	}
@@ -179,7 +180,8 @@ is_string_array(json_t *v)
 
 	if (!json_is_array(v))
 		return 0;
-	json_array_foreach(v, i, x) {
+	json_array_foreach(v, i, x)
+	{
 		if (!json_is_string(x))
 			return 0;
 	}
@@ -189,8 +191,8 @@ is_string_array(json_t *v)
 /* Validates one descriptor; where names it in messages ("config",
  * "layers[2]"). need_sha256: the digest must be storable by berth. */
 static int
-desc_parse(struct parse_ctx *c, json_t *d, const char *where,
-	   int need_sha256, struct desc *out)
+desc_parse(struct parse_ctx *c, json_t *d, const char *where, int need_sha256,
+           struct desc *out)
 {
 	json_t *mt, *dg, *sz, *x;
 	int rc;
@@ -200,44 +202,46 @@ desc_parse(struct parse_ctx *c, json_t *d, const char *where,
 		return RC_MANIFEST_INVALID;
 	}
 	mt = json_object_get(d, "mediaType");
-	if (!json_is_string(mt) || !media_type_is_valid(json_string_value(mt))) {
-		ctx_err(c, "%s: descriptor mediaType missing or not a valid media type",
-			where);
+	if (!json_is_string(mt) ||
+	    !media_type_is_valid(json_string_value(mt))) {
+		ctx_err(c, "%s: mediaType missing or invalid", where);
 		return RC_MANIFEST_INVALID;
 	}
 	dg = json_object_get(d, "digest");
-	if (!json_is_string(dg) || !digest_is_wellformed(json_string_value(dg))) {
+	if (!json_is_string(dg) ||
+	    !digest_is_wellformed(json_string_value(dg))) {
 		ctx_err(c, "%s: descriptor digest missing or malformed", where);
 		return RC_MANIFEST_INVALID;
 	}
 	if (need_sha256 && !is_nondistributable(json_string_value(mt))) {
 		rc = digest_check(json_string_value(dg));
 		if (rc == RC_UNSUPPORTED) {
-			ctx_err(c, "%s: digest algorithm of %.80s is not supported, only sha256",
-				where, json_string_value(dg));
+			ctx_err(c, "%s: unsupported digest %.80s (sha256 only)",
+			        where, json_string_value(dg));
 			return RC_MANIFEST_INVALID;
 		}
 		if (rc != RC_OK) {
-			ctx_err(c, "%s: digest %.80s is not a valid sha256 digest", where,
-				json_string_value(dg));
+			ctx_err(c,
+			        "%s: digest %.80s is not a valid sha256 digest",
+			        where, json_string_value(dg));
 			return RC_MANIFEST_INVALID;
 		}
 	}
 	sz = json_object_get(d, "size");
 	if (!json_is_integer(sz) || json_integer_value(sz) < 0) {
-		ctx_err(c, "%s: descriptor size missing or not a non-negative integer",
-			where);
+		ctx_err(c, "%s: size must be a non-negative integer", where);
 		return RC_MANIFEST_INVALID;
 	}
 	x = json_object_get(d, "urls");
 	if (x != NULL && !is_string_array(x)) {
-		ctx_err(c, "%s: descriptor urls must be an array of strings", where);
+		ctx_err(c, "%s: descriptor urls must be an array of strings",
+		        where);
 		return RC_MANIFEST_INVALID;
 	}
 	x = json_object_get(d, "annotations");
 	if (x != NULL && !is_string_map(x)) {
-		ctx_err(c, "%s: descriptor annotations must map strings to strings",
-			where);
+		ctx_err(c, "%s: annotations must map strings to strings",
+		        where);
 		return RC_MANIFEST_INVALID;
 	}
 	x = json_object_get(d, "data");
@@ -247,10 +251,11 @@ desc_parse(struct parse_ctx *c, json_t *d, const char *where,
 	}
 	x = json_object_get(d, "artifactType");
 	if (x != NULL && !(json_is_string(x) &&
-			   (json_string_length(x) == 0 ||
-			    media_type_is_valid(json_string_value(x))))) {
-		ctx_err(c, "%s: descriptor artifactType is not a valid media type",
-			where);
+	                   (json_string_length(x) == 0 ||
+	                    media_type_is_valid(json_string_value(x))))) {
+		ctx_err(c,
+		        "%s: descriptor artifactType is not a valid media type",
+		        where);
 		return RC_MANIFEST_INVALID;
 	}
 	out->media_type = json_string_value(mt);
@@ -287,7 +292,7 @@ kid_add(struct parse_ctx *c, const struct desc *d, int is_manifest)
 /* Descriptors of an array member (key) added as children. */
 static int
 desc_array_parse(struct parse_ctx *c, json_t *root, const char *key,
-		 int required, int is_manifest)
+                 int required, int is_manifest)
 {
 	json_t *arr = json_object_get(root, key), *d;
 	char where[48];
@@ -305,7 +310,8 @@ desc_array_parse(struct parse_ctx *c, json_t *root, const char *key,
 		ctx_err(c, "%s must be an array", key);
 		return RC_MANIFEST_INVALID;
 	}
-	json_array_foreach(arr, i, d) {
+	json_array_foreach(arr, i, d)
+	{
 		snprintf(where, sizeof(where), "%s[%zu]", key, i);
 		rc = desc_parse(c, d, where, 1, &de);
 		if (rc != RC_OK)
@@ -357,7 +363,7 @@ kids_dedup(struct parse_ctx *c)
 			continue;
 		if (ord[i]->size != ord[i - 1]->size) {
 			ctx_err(c, "descriptors of %s disagree on size",
-				ord[i]->digest);
+			        ord[i]->digest);
 			free(ord);
 			free(drop);
 			return RC_MANIFEST_INVALID;
@@ -375,8 +381,8 @@ kids_dedup(struct parse_ctx *c)
 
 /* Picks the stored media type and the shape of the document. */
 static int
-classify(struct parse_ctx *c, json_t *root, const char *body_mt,
-	 const char *ct, char mt_out[MEDIA_TYPE_BUF], enum shape *shape)
+classify(struct parse_ctx *c, json_t *root, const char *body_mt, const char *ct,
+         char mt_out[MEDIA_TYPE_BUF], enum shape *shape)
 {
 	int has_manifests = json_object_get(root, "manifests") != NULL;
 	int has_config = json_object_get(root, "config") != NULL;
@@ -390,8 +396,7 @@ classify(struct parse_ctx *c, json_t *root, const char *body_mt,
 		else if (has_config && !has_manifests)
 			mt = MT_OCI_MANIFEST;
 		else {
-			ctx_err(c, "no mediaType or Content-Type, and the body is "
-				   "neither an index nor an image manifest");
+			ctx_err(c, "no media type and no manifests or config");
 			return RC_MANIFEST_INVALID;
 		}
 	}
@@ -399,18 +404,18 @@ classify(struct parse_ctx *c, json_t *root, const char *body_mt,
 		ctx_err(c, "media type %.80s is not valid", mt);
 		return RC_MANIFEST_INVALID;
 	}
-	if (strcasecmp(mt, MT_OCI_INDEX) == 0 || strcasecmp(mt, MT_DOCKER_LIST) == 0)
+	if (strcasecmp(mt, MT_OCI_INDEX) == 0 ||
+	    strcasecmp(mt, MT_DOCKER_LIST) == 0)
 		sh = SHAPE_INDEX;
 	else if (strcasecmp(mt, MT_OCI_MANIFEST) == 0 ||
-		 strcasecmp(mt, MT_DOCKER_MANIFEST) == 0)
+	         strcasecmp(mt, MT_DOCKER_MANIFEST) == 0)
 		sh = SHAPE_IMAGE;
 	else if (has_manifests && !has_config && !has_layers)
 		sh = SHAPE_INDEX;
 	else if (has_config && !has_manifests)
 		sh = SHAPE_IMAGE;
 	if (sh == SHAPE_NONE) {
-		ctx_err(c, "%.80s: body is neither an index (manifests) nor an "
-			   "image manifest (config)", mt);
+		ctx_err(c, "%.80s: body has neither manifests nor config", mt);
 		return RC_MANIFEST_INVALID;
 	}
 	if (sh == SHAPE_INDEX && (has_config || has_layers)) {
@@ -418,7 +423,8 @@ classify(struct parse_ctx *c, json_t *root, const char *body_mt,
 		return RC_MANIFEST_INVALID;
 	}
 	if (sh == SHAPE_IMAGE && has_manifests) {
-		ctx_err(c, "image manifest %.80s must not contain manifests", mt);
+		ctx_err(c, "image manifest %.80s must not contain manifests",
+		        mt);
 		return RC_MANIFEST_INVALID;
 	}
 	snprintf(mt_out, MEDIA_TYPE_BUF, "%s", mt);
@@ -429,7 +435,7 @@ classify(struct parse_ctx *c, json_t *root, const char *body_mt,
 /* Header fields: schema1 detection, schemaVersion, mediaType agreement. */
 static int
 check_header(struct parse_ctx *c, json_t *root, const char *ct,
-	     char body_mt[MEDIA_TYPE_BUF])
+             char body_mt[MEDIA_TYPE_BUF])
 {
 	json_t *mt = json_object_get(root, "mediaType");
 	json_t *sv = json_object_get(root, "schemaVersion");
@@ -440,7 +446,7 @@ check_header(struct parse_ctx *c, json_t *root, const char *ct,
 		return RC_SCHEMA1;
 	}
 	if (json_is_integer(sv) && json_integer_value(sv) == 1) {
-		ctx_err(c, "docker schema1 manifests (schemaVersion 1) are not supported");
+		ctx_err(c, "schemaVersion 1 (docker schema1) is not supported");
 		return RC_SCHEMA1;
 	}
 	if (!json_is_integer(sv) || json_integer_value(sv) != 2) {
@@ -455,9 +461,10 @@ check_header(struct parse_ctx *c, json_t *root, const char *ct,
 		}
 		snprintf(body_mt, MEDIA_TYPE_BUF, "%s", json_string_value(mt));
 	}
-	if (body_mt[0] != '\0' && ct[0] != '\0' && strcasecmp(ct, body_mt) != 0) {
-		ctx_err(c, "content type %.80s does not match mediaType %.80s", ct,
-			body_mt);
+	if (body_mt[0] != '\0' && ct[0] != '\0' &&
+	    strcasecmp(ct, body_mt) != 0) {
+		ctx_err(c, "content type %.80s does not match mediaType %.80s",
+		        ct, body_mt);
 		return RC_MANIFEST_INVALID;
 	}
 	return RC_OK;
@@ -466,7 +473,7 @@ check_header(struct parse_ctx *c, json_t *root, const char *ct,
 /* subject, artifactType and annotations into mi. */
 static int
 parse_extras(struct parse_ctx *c, json_t *root, enum shape sh,
-	     struct manifest_info *mi)
+             struct manifest_info *mi)
 {
 	json_t *x;
 	struct desc de;
@@ -495,12 +502,13 @@ parse_extras(struct parse_ctx *c, json_t *root, enum shape sh,
 			return RC_MANIFEST_INVALID;
 		}
 		snprintf(mi->artifact_type, sizeof(mi->artifact_type), "%s",
-			 json_string_value(x));
+		         json_string_value(x));
 	} else if (sh == SHAPE_IMAGE) {
 		/* config was validated by desc_parse: a valid media type. */
-		x = json_object_get(json_object_get(root, "config"), "mediaType");
+		x = json_object_get(json_object_get(root, "config"),
+		                    "mediaType");
 		snprintf(mi->artifact_type, sizeof(mi->artifact_type), "%s",
-			 json_string_value(x));
+		         json_string_value(x));
 	}
 
 	x = json_object_get(root, "annotations");
@@ -519,8 +527,7 @@ parse_extras(struct parse_ctx *c, json_t *root, enum shape sh,
 }
 
 static int
-parse_children(struct parse_ctx *c, json_t *root, const char *mt,
-	       enum shape sh)
+parse_children(struct parse_ctx *c, json_t *root, const char *mt, enum shape sh)
 {
 	struct desc de;
 	int rc;
@@ -542,12 +549,12 @@ parse_children(struct parse_ctx *c, json_t *root, const char *mt,
 	/* Docker schema2 requires layers; OCI lets an image manifest (an
 	 * artifact) carry none. */
 	return desc_array_parse(c, root, "layers",
-				strcasecmp(mt, MT_DOCKER_MANIFEST) == 0, 0);
+	                        strcasecmp(mt, MT_DOCKER_MANIFEST) == 0, 0);
 }
 
 int
 manifest_parse(const void *body, size_t len, const char *content_type,
-	       struct manifest_info **out, char *err, size_t errlen)
+               struct manifest_info **out, char *err, size_t errlen)
 {
 	struct parse_ctx c = {.err = err, .errlen = errlen};
 	struct manifest_info *mi = NULL;
@@ -560,7 +567,8 @@ manifest_parse(const void *body, size_t len, const char *content_type,
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (len > MANIFEST_MAX_BYTES) {
-		ctx_err(&c, "manifest is larger than %u bytes", MANIFEST_MAX_BYTES);
+		ctx_err(&c, "manifest is larger than %u bytes",
+		        MANIFEST_MAX_BYTES);
 		return RC_TOO_LARGE;
 	}
 	if (body == NULL && len > 0) {
@@ -577,7 +585,7 @@ manifest_parse(const void *body, size_t len, const char *content_type,
 	root = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		ctx_err(&c, "manifest is not valid JSON: line %d column %d: %s",
-			jerr.line, jerr.column, jerr.text);
+		        jerr.line, jerr.column, jerr.text);
 		return RC_MANIFEST_INVALID;
 	}
 	if (!json_is_object(root)) {
@@ -591,7 +599,8 @@ manifest_parse(const void *body, size_t len, const char *content_type,
 		goto fail;
 	}
 	if ((rc = check_header(&c, root, ct, body_mt)) != RC_OK ||
-	    (rc = classify(&c, root, body_mt, ct, mi->media_type, &sh)) != RC_OK ||
+	    (rc = classify(&c, root, body_mt, ct, mi->media_type, &sh)) !=
+	            RC_OK ||
 	    (rc = parse_children(&c, root, mi->media_type, sh)) != RC_OK ||
 	    (rc = parse_extras(&c, root, sh, mi)) != RC_OK ||
 	    (rc = kids_dedup(&c)) != RC_OK)

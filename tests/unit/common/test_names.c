@@ -14,9 +14,23 @@ static void
 test_name_valid(void **state)
 {
 	static const char *good[] = {
-		"a", "0", "a/b", "a.b", "a_b", "a__b", "a---b", "a-b", "library/ubuntu",
-		"x/y/z", "a0/b1/c2", "review-apps/pr-123/web", "my.org/my_team/app",
-		"a.b.c", "a_b.c-d__e", "123", "ab/c__d/e-f-g",
+	        "a",
+	        "0",
+	        "a/b",
+	        "a.b",
+	        "a_b",
+	        "a__b",
+	        "a---b",
+	        "a-b",
+	        "library/ubuntu",
+	        "x/y/z",
+	        "a0/b1/c2",
+	        "review-apps/pr-123/web",
+	        "my.org/my_team/app",
+	        "a.b.c",
+	        "a_b.c-d__e",
+	        "123",
+	        "ab/c__d/e-f-g",
 	};
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -30,11 +44,16 @@ static void
 test_name_invalid(void **state)
 {
 	static const char *bad[] = {
-		NULL, "", "A", "Library/ubuntu", "a/", "/a", "/", "a//b", "a..b", "a___b",
-		"-a", "a-", "_a", "a_", ".a", "a.", "a._b", "a-.b", "a.-b", "a_-b",
-		"../a", "a/../b", "a/./b", "..", ".", "%2e%2e", "a/%2e%2e/b", "a b",
-		"a:b", "a@b", "a\\b", "a\nb", "a\tb", "a/b/", "a/-b", "a/b.", "\xc3\xa9",
-		"a/_b", "a/.b",
+	        NULL,       "",       "A",          "Library/ubuntu",
+	        "a/",       "/a",     "/",          "a//b",
+	        "a..b",     "a___b",  "-a",         "a-",
+	        "_a",       "a_",     ".a",         "a.",
+	        "a._b",     "a-.b",   "a.-b",       "a_-b",
+	        "../a",     "a/../b", "a/./b",      "..",
+	        ".",        "%2e%2e", "a/%2e%2e/b", "a b",
+	        "a:b",      "a@b",    "a\\b",       "a\nb",
+	        "a\tb",     "a/b/",   "a/-b",       "a/b.",
+	        "\xc3\xa9", "a/_b",   "a/.b",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -69,8 +88,9 @@ static void
 test_tag_valid(void **state)
 {
 	static const char *good[] = {
-		"latest", "v1.0", "_x", "x", "X", "0", "v1.0.0-rc.1", "pr-123",
-		"sha-abc_DEF", "__", "a..b", "a--", "1.2.3_4",
+	        "latest", "v1.0",        "_x",      "x",           "X",
+	        "0",      "v1.0.0-rc.1", "pr-123",  "sha-abc_DEF", "__",
+	        "a..b",   "a--",         "1.2.3_4",
 	};
 	char tag[TAG_MAX_LEN + 1];
 
@@ -89,8 +109,9 @@ static void
 test_tag_invalid(void **state)
 {
 	static const char *bad[] = {
-		NULL, "", ".x", "-x", "a/b", "a:b", "a@b", "a b", " a", "a\n", "..",
-		"../x", "%2e", "a+b", "\xc3\xa9", "sha256:abc",
+	        NULL,  "",    ".x",       "-x",         "a/b", "a:b",
+	        "a@b", "a b", " a",       "a\n",        "..",  "../x",
+	        "%2e", "a+b", "\xc3\xa9", "sha256:abc",
 	};
 	char tag[TAG_MAX_LEN + 2];
 
@@ -109,11 +130,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_name_valid),
-		cmocka_unit_test(test_name_invalid),
-		cmocka_unit_test(test_name_length),
-		cmocka_unit_test(test_tag_valid),
-		cmocka_unit_test(test_tag_invalid),
+	        cmocka_unit_test(test_name_valid),
+	        cmocka_unit_test(test_name_invalid),
+	        cmocka_unit_test(test_name_length),
+	        cmocka_unit_test(test_tag_valid),
+	        cmocka_unit_test(test_tag_invalid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

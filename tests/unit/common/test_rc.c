@@ -41,7 +41,8 @@ test_descriptions_distinct(void **state)
 static void
 test_errno(void **state)
 {
-	static const int errs[] = {EIO, ENOENT, ENOSPC, EEXIST, ENOMEM, EINVAL, EACCES, EPERM};
+	static const int errs[] = {EIO,    ENOENT, ENOSPC, EEXIST,
+	                           ENOMEM, EINVAL, EACCES, EPERM};
 
 	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
 		const char *s = rc_str(-errs[i]);
@@ -68,10 +69,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_own_code),
-		cmocka_unit_test(test_descriptions_distinct),
-		cmocka_unit_test(test_errno),
-		cmocka_unit_test(test_out_of_range),
+	        cmocka_unit_test(test_every_own_code),
+	        cmocka_unit_test(test_descriptions_distinct),
+	        cmocka_unit_test(test_errno),
+	        cmocka_unit_test(test_out_of_range),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,10 @@
 /* Unit tests for storage/manifest.c: every accepted manifest family and the
- * reasons a manifest is refused. */
+ * reasons a manifest is refused.
+ *
+ * The manifests below are JSON built from string macros; laid out by hand
+ * they read as JSON, while clang-format breaks them at arbitrary tokens, so
+ * formatting is off for this file. */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -743,3 +748,4 @@ main(void)
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
+/* clang-format on */
