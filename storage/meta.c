@@ -13,9 +13,9 @@
 #include "common/rc.h"
 
 #define DEFAULT_MAP_SIZE (64ull << 30)
-#define DEFAULT_READERS 1024u
-#define DEFAULT_GRACE 3600u
-#define MAX_DBS 16
+#define DEFAULT_READERS  1024u
+#define DEFAULT_GRACE    3600u
+#define MAX_DBS          16
 
 /* ---- keys ---- */
 
@@ -307,7 +307,7 @@ txn_get(struct txn *t, MDB_dbi dbi, const struct key *k, MDB_val *v)
 
 void
 txn_put(struct txn *t, MDB_dbi dbi, const struct key *k, const void *v,
-	size_t vlen)
+        size_t vlen)
 {
 	MDB_val kv, vv;
 	int rc;
@@ -325,7 +325,7 @@ txn_put(struct txn *t, MDB_dbi dbi, const struct key *k, const void *v,
 
 void
 txn_put_enc(struct txn *t, MDB_dbi dbi, const struct key *k,
-	    const struct enc *e)
+            const struct enc *e)
 {
 	if (e->err) {
 		txn_fail(t, e->err);
@@ -385,8 +385,8 @@ txn_end(struct txn *t)
 /* ---- prefix scans ---- */
 
 void
-scan_open(struct txn *t, struct scan *s, MDB_dbi dbi,
-	  const struct key *prefix, const struct key *from)
+scan_open(struct txn *t, struct scan *s, MDB_dbi dbi, const struct key *prefix,
+          const struct key *from)
 {
 	int rc;
 
@@ -533,7 +533,7 @@ blob_row_put(struct txn *t, const char *digest, const struct blob_row *r)
 
 int
 manifest_row_get(struct txn *t, const char *repo, const char *digest,
-		 struct manifest_row *r)
+                 struct manifest_row *r)
 {
 	struct key k;
 	struct dec d;
@@ -559,7 +559,7 @@ manifest_row_get(struct txn *t, const char *repo, const char *digest,
 
 void
 manifest_row_put(struct txn *t, const char *repo, const char *digest,
-		 const struct manifest_row *r)
+                 const struct manifest_row *r)
 {
 	struct key k;
 	struct enc e;
@@ -592,8 +592,7 @@ tag_row_decode(struct txn *t, const MDB_val *v, struct tag_row *r)
 }
 
 int
-tag_row_get(struct txn *t, const char *repo, const char *tag,
-	    struct tag_row *r)
+tag_row_get(struct txn *t, const char *repo, const char *tag, struct tag_row *r)
 {
 	struct key k;
 	MDB_val v;
@@ -607,7 +606,7 @@ tag_row_get(struct txn *t, const char *repo, const char *tag,
 
 void
 tag_row_put(struct txn *t, const char *repo, const char *tag,
-	    const struct tag_row *r)
+            const struct tag_row *r)
 {
 	struct key k;
 	struct enc e;
@@ -633,8 +632,8 @@ meta_due(const struct meta *m, uint64_t now)
 }
 
 static void
-gcq_key(struct key *k, uint64_t due, enum meta_gc_kind kind,
-	const char *digest, const char *repo)
+gcq_key(struct key *k, uint64_t due, enum meta_gc_kind kind, const char *digest,
+        const char *repo)
 {
 	key_init(k);
 	key_u64be(k, due);
@@ -650,7 +649,7 @@ gcq_key(struct key *k, uint64_t due, enum meta_gc_kind kind,
 
 void
 gcq_add(struct txn *t, enum meta_gc_kind kind, const char *digest,
-	const char *repo, uint64_t due)
+        const char *repo, uint64_t due)
 {
 	struct key k;
 
@@ -660,7 +659,7 @@ gcq_add(struct txn *t, enum meta_gc_kind kind, const char *digest,
 
 void
 gcq_remove(struct txn *t, enum meta_gc_kind kind, const char *digest,
-	   const char *repo, uint64_t due)
+           const char *repo, uint64_t due)
 {
 	struct key k;
 
@@ -671,8 +670,8 @@ gcq_remove(struct txn *t, enum meta_gc_kind kind, const char *digest,
 /* Applies delta to *count and keeps *gc_due and the queue in step. */
 static void
 count_apply(struct txn *t, enum meta_gc_kind kind, const char *digest,
-	    const char *repo, uint64_t *count, uint64_t *gc_due, int delta,
-	    uint64_t now)
+            const char *repo, uint64_t *count, uint64_t *gc_due, int delta,
+            uint64_t now)
 {
 	if (delta < 0) {
 		uint64_t d = (uint64_t)(-(int64_t)delta);
@@ -701,13 +700,13 @@ blob_ref_add(struct txn *t, const char *digest, int delta, uint64_t now)
 		return;
 	}
 	count_apply(t, META_GC_BLOB, digest, NULL, &r.refcount, &r.gc_due,
-		    delta, now);
+	            delta, now);
 	blob_row_put(t, digest, &r);
 }
 
 void
-manifest_ref_add(struct txn *t, const char *repo, const char *digest,
-		 int delta, uint64_t now)
+manifest_ref_add(struct txn *t, const char *repo, const char *digest, int delta,
+                 uint64_t now)
 {
 	struct manifest_row r;
 
@@ -717,14 +716,14 @@ manifest_ref_add(struct txn *t, const char *repo, const char *digest,
 		return;
 	}
 	count_apply(t, META_GC_MANIFEST, digest, repo, &r.refcount, &r.gc_due,
-		    delta, now);
+	            delta, now);
 	manifest_row_put(t, repo, digest, &r);
 }
 
 /* Moves *gc_due to now + grace when queued; returns 1 when it changed. */
 static int
 due_push(struct txn *t, enum meta_gc_kind kind, const char *digest,
-	 const char *repo, uint64_t *gc_due, uint64_t now)
+         const char *repo, uint64_t *gc_due, uint64_t now)
 {
 	uint64_t due = meta_due(t->m, now);
 
@@ -738,7 +737,7 @@ due_push(struct txn *t, enum meta_gc_kind kind, const char *digest,
 
 void
 blob_row_touch(struct txn *t, const char *digest, struct blob_row *r,
-	       uint64_t now)
+               uint64_t now)
 {
 	if (due_push(t, META_GC_BLOB, digest, NULL, &r->gc_due, now))
 		blob_row_put(t, digest, r);
@@ -746,7 +745,7 @@ blob_row_touch(struct txn *t, const char *digest, struct blob_row *r,
 
 void
 manifest_row_touch(struct txn *t, const char *repo, const char *digest,
-		   struct manifest_row *r, uint64_t now)
+                   struct manifest_row *r, uint64_t now)
 {
 	if (due_push(t, META_GC_MANIFEST, digest, repo, &r->gc_due, now))
 		manifest_row_put(t, repo, digest, r);
@@ -845,7 +844,7 @@ meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
 	if (m == NULL)
 		return -ENOMEM;
 	m->grace = opt != NULL && opt->gc_grace != 0 ? opt->gc_grace
-						      : DEFAULT_GRACE;
+	                                             : DEFAULT_GRACE;
 	rc = mdb_env_create(&m->env);
 	if (rc != MDB_SUCCESS) {
 		m->env = NULL;
@@ -853,7 +852,7 @@ meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
 	}
 	if ((rc = mdb_env_set_maxdbs(m->env, MAX_DBS)) != MDB_SUCCESS ||
 	    (rc = mdb_env_set_mapsize(m->env, (size_t)map_size)) !=
-		    MDB_SUCCESS ||
+	            MDB_SUCCESS ||
 	    (rc = mdb_env_set_maxreaders(m->env, readers)) != MDB_SUCCESS ||
 	    (rc = mdb_env_open(m->env, dir, MDB_NOTLS, 0600)) != MDB_SUCCESS)
 		goto fail;

@@ -20,7 +20,7 @@ link_put(struct txn *t, const char *repo, const char *digest, uint64_t now)
 
 int
 meta_blob_commit(struct meta *m, const char *repo, const char *digest,
-		 uint64_t size, const char *upload_uuid, uint64_t now)
+                 uint64_t size, const char *upload_uuid, uint64_t now)
 {
 	struct blob_row r;
 	struct txn t;
@@ -55,7 +55,7 @@ meta_blob_commit(struct meta *m, const char *repo, const char *digest,
 
 int
 meta_blob_get(struct meta *m, const char *repo, const char *digest,
-	      uint64_t *size, int *queued)
+              uint64_t *size, int *queued)
 {
 	struct blob_row r;
 	struct txn t;
@@ -90,7 +90,7 @@ meta_blob_exists(struct meta *m, const char *digest, uint64_t *size)
 
 int
 meta_blob_mount(struct meta *m, const char *repo, const char *digest,
-		const char *from, uint64_t now, uint64_t *size)
+                const char *from, uint64_t now, uint64_t *size)
 {
 	struct blob_row r;
 	struct txn t;
@@ -112,7 +112,7 @@ meta_blob_mount(struct meta *m, const char *repo, const char *digest,
 
 int
 meta_blob_unlink(struct meta *m, const char *repo, const char *digest,
-		 uint64_t now)
+                 uint64_t now)
 {
 	struct txn t;
 	struct key k;
@@ -164,7 +164,7 @@ meta_blob_refcount(struct meta *m, const char *digest, uint64_t *refcount)
 
 int
 meta_upload_put(struct meta *m, const char *uuid, const char *repo,
-		uint64_t now)
+                uint64_t now)
 {
 	struct txn t;
 	struct key k;

@@ -12,7 +12,7 @@
 #include "storage/meta.h"
 
 #define META_SCHEMA_VERSION 1u
-#define META_KEY_MAX 511 /* LMDB's default maximum key size */
+#define META_KEY_MAX        511 /* LMDB's default maximum key size */
 
 struct meta {
 	MDB_env *env;
@@ -21,7 +21,8 @@ struct meta {
 	MDB_dbi links;
 	MDB_dbi manifests;
 	MDB_dbi bodies;
-	MDB_dbi bodyrefs; /* digest -> number of repos holding a manifests row */
+	MDB_dbi bodyrefs; /* digest -> number of repos holding a manifests row
+	                   */
 	MDB_dbi children;
 	MDB_dbi tags;
 	MDB_dbi referrers;
@@ -39,13 +40,12 @@ struct key {
 };
 
 void key_init(struct key *k);
-void key_str(struct key *k, const char *s);      /* bytes without the NUL */
-void key_sep(struct key *k);                     /* one NUL */
+void key_str(struct key *k, const char *s); /* bytes without the NUL */
+void key_sep(struct key *k);                /* one NUL */
 void key_byte(struct key *k, unsigned char c);
 void key_u64be(struct key *k, uint64_t v);
 /* key_init + the given strings separated by NULs (NULL ends the list). */
-void key_of(struct key *k, const char *first, ...)
-	__attribute__((sentinel));
+void key_of(struct key *k, const char *first, ...) __attribute__((sentinel));
 
 /* ---- values ---- */
 
@@ -92,9 +92,9 @@ int txn_fail(struct txn *t, int rc);
 /* 1 when the key exists (v filled), 0 when absent or after an error. */
 int txn_get(struct txn *t, MDB_dbi dbi, const struct key *k, MDB_val *v);
 void txn_put(struct txn *t, MDB_dbi dbi, const struct key *k, const void *v,
-	     size_t vlen);
+             size_t vlen);
 void txn_put_enc(struct txn *t, MDB_dbi dbi, const struct key *k,
-		 const struct enc *e);
+                 const struct enc *e);
 /* Deleting an absent key is not an error. */
 void txn_del(struct txn *t, MDB_dbi dbi, const struct key *k);
 /* Commits (or aborts when an error was recorded); returns the error. */
@@ -116,7 +116,7 @@ struct scan {
 
 /* Starts at the first key >= from (NULL: the prefix itself). */
 void scan_open(struct txn *t, struct scan *s, MDB_dbi dbi,
-	       const struct key *prefix, const struct key *from);
+               const struct key *prefix, const struct key *from);
 /* 1 when positioned on a key with the prefix (s->k, s->v), else 0. */
 int scan_next(struct scan *s);
 /* Deletes the current item; the next scan_next returns its successor. */
@@ -144,14 +144,14 @@ struct tag_row {
 int blob_row_get(struct txn *t, const char *digest, struct blob_row *r);
 void blob_row_put(struct txn *t, const char *digest, const struct blob_row *r);
 int manifest_row_get(struct txn *t, const char *repo, const char *digest,
-		     struct manifest_row *r);
+                     struct manifest_row *r);
 void manifest_row_put(struct txn *t, const char *repo, const char *digest,
-		      const struct manifest_row *r);
+                      const struct manifest_row *r);
 int tag_row_get(struct txn *t, const char *repo, const char *tag,
-		struct tag_row *r);
+                struct tag_row *r);
 void tag_row_decode(struct txn *t, const MDB_val *v, struct tag_row *r);
 void tag_row_put(struct txn *t, const char *repo, const char *tag,
-		 const struct tag_row *r);
+                 const struct tag_row *r);
 /* 1 when repo may serve the blob. */
 int link_exists(struct txn *t, const char *repo, const char *digest);
 /* 1 when any key of dbi starts with repo\0. */
@@ -161,20 +161,20 @@ int repo_has_rows(struct txn *t, MDB_dbi dbi, const char *repo);
 
 uint64_t meta_due(const struct meta *m, uint64_t now);
 void gcq_add(struct txn *t, enum meta_gc_kind kind, const char *digest,
-	     const char *repo, uint64_t due);
+             const char *repo, uint64_t due);
 void gcq_remove(struct txn *t, enum meta_gc_kind kind, const char *digest,
-		const char *repo, uint64_t due);
+                const char *repo, uint64_t due);
 /* Adds delta to a count; a count reaching 0 queues the item at now+grace,
  * a count leaving 0 dequeues it. A missing row is ignored for decrements
  * and is RC_CORRUPT for increments. */
 void blob_ref_add(struct txn *t, const char *digest, int delta, uint64_t now);
 void manifest_ref_add(struct txn *t, const char *repo, const char *digest,
-		      int delta, uint64_t now);
+                      int delta, uint64_t now);
 /* Moves a queued item's due time to now + grace (never backwards). */
 void blob_row_touch(struct txn *t, const char *digest, struct blob_row *r,
-		    uint64_t now);
+                    uint64_t now);
 void manifest_row_touch(struct txn *t, const char *repo, const char *digest,
-			struct manifest_row *r, uint64_t now);
+                        struct manifest_row *r, uint64_t now);
 
 /* strdup that returns NULL on NULL. */
 char *meta_strndup(const char *s, size_t n);

@@ -44,7 +44,7 @@ meta_list_free(struct meta_list *l)
 
 int
 meta_tags_list(struct meta *m, const char *repo, const char *last, size_t n,
-	       struct meta_list *out)
+               struct meta_list *out)
 {
 	struct meta_list res = {NULL, 0, 0};
 	struct key prefix, from;
@@ -89,7 +89,7 @@ meta_tags_list(struct meta *m, const char *repo, const char *last, size_t n,
 
 int
 meta_catalog_list(struct meta *m, const char *last, size_t n,
-		  struct meta_list *out)
+                  struct meta_list *out)
 {
 	struct meta_list res = {NULL, 0, 0};
 	MDB_cursor *c = NULL;
@@ -113,7 +113,8 @@ meta_catalog_list(struct meta *m, const char *last, size_t n,
 		if (seek.bad)
 			txn_fail(&t, RC_BAD_REQUEST);
 	}
-	/* One cursor step per repository: each seek jumps over a repo's keys. */
+	/* One cursor step per repository: each seek jumps over a repo's keys.
+	 */
 	while (n > 0 && t.rc == 0) {
 		const char *name, *nul;
 
@@ -173,7 +174,7 @@ meta_referrers_free(struct meta_referrers *r)
 /* Decodes one referrers row into it; 1 when it passes the filter. */
 static int
 referrer_decode(struct txn *t, const struct scan *s, size_t plen,
-		const char *artifact_type, struct meta_referrer *it)
+                const char *artifact_type, struct meta_referrer *it)
 {
 	struct dec d;
 	const char *ann;
@@ -208,7 +209,7 @@ referrer_decode(struct txn *t, const struct scan *s, size_t plen,
 
 int
 meta_referrers_list(struct meta *m, const char *repo, const char *subject,
-		    const char *artifact_type, struct meta_referrers *out)
+                    const char *artifact_type, struct meta_referrers *out)
 {
 	struct meta_referrers res = {NULL, 0};
 	struct meta_referrer it;
@@ -227,7 +228,7 @@ meta_referrers_list(struct meta *m, const char *repo, const char *subject,
 		if (res.count == cap) {
 			size_t ncap = cap ? cap * 2 : 8;
 			struct meta_referrer *items =
-				realloc(res.items, ncap * sizeof(*items));
+			        realloc(res.items, ncap * sizeof(*items));
 
 			if (items == NULL) {
 				free(it.annotations_json);
@@ -284,7 +285,7 @@ gcq_decode(const MDB_val *k, struct meta_gc_item *it)
 
 int
 meta_gcq_walk(struct meta *m, uint64_t until,
-	      int (*fn)(const struct meta_gc_item *it, void *arg), void *arg)
+              int (*fn)(const struct meta_gc_item *it, void *arg), void *arg)
 {
 	struct meta_gc_item it;
 	MDB_cursor *c = NULL;

@@ -8,7 +8,7 @@
 
 #include "common/rc.h"
 
-#define CHILD_BLOB 'b'
+#define CHILD_BLOB     'b'
 #define CHILD_MANIFEST 'm'
 
 static void
@@ -51,7 +51,7 @@ fail_child(struct txn *t, int rc, const char *digest, char *missing)
  * exist in repo, with the size its descriptor claims. */
 static int
 check_children(struct txn *t, const char *repo, const struct manifest_info *mi,
-	       char *missing)
+               char *missing)
 {
 	for (size_t i = 0; i < mi->n_children && t->rc == 0; i++) {
 		const struct manifest_child *c = &mi->children[i];
@@ -62,18 +62,18 @@ check_children(struct txn *t, const char *repo, const struct manifest_info *mi,
 		if (c->is_manifest) {
 			if (!manifest_row_get(t, repo, c->digest, &mr))
 				return fail_child(t, RC_MANIFEST_BLOB_UNKNOWN,
-						  c->digest, missing);
+				                  c->digest, missing);
 			stored = mr.size;
 		} else {
 			if (!link_exists(t, repo, c->digest) ||
 			    !blob_row_get(t, c->digest, &br))
 				return fail_child(t, RC_MANIFEST_BLOB_UNKNOWN,
-						  c->digest, missing);
+				                  c->digest, missing);
 			stored = br.size;
 		}
 		if (c->size < 0 || (uint64_t)c->size != stored)
 			return fail_child(t, RC_MANIFEST_INVALID, c->digest,
-					  missing);
+			                  missing);
 	}
 	return t->rc;
 }
@@ -142,7 +142,7 @@ referrer_put(struct txn *t, const struct meta_manifest_put *p)
  * digest. */
 static void
 referrers_ref_add(struct txn *t, const char *repo, const char *digest,
-		  int delta, uint64_t now)
+                  int delta, uint64_t now)
 {
 	struct key prefix;
 	struct scan s;
@@ -160,8 +160,7 @@ referrers_ref_add(struct txn *t, const char *repo, const char *digest,
 /* Stores a manifest new to repo: row, body, children, referrers entry and
  * the counts it gives and receives. */
 static void
-manifest_insert(struct txn *t, const struct meta_manifest_put *p,
-		uint64_t now)
+manifest_insert(struct txn *t, const struct meta_manifest_put *p, uint64_t now)
 {
 	const struct manifest_info *mi = p->info;
 	struct manifest_row r, sr;
@@ -211,7 +210,7 @@ manifest_insert(struct txn *t, const struct meta_manifest_put *p,
 /* Points tag at digest, moving one count from the old target. */
 static void
 tag_move(struct txn *t, const char *repo, const char *tag, const char *digest,
-	 uint64_t now)
+         uint64_t now)
 {
 	struct tag_row tr;
 	int had = tag_row_get(t, repo, tag, &tr);
@@ -234,7 +233,7 @@ tag_move(struct txn *t, const char *repo, const char *tag, const char *digest,
 
 int
 meta_manifest_put(struct meta *m, const struct meta_manifest_put *p,
-		  uint64_t now, char missing[DIGEST_BUF])
+                  uint64_t now, char missing[DIGEST_BUF])
 {
 	struct manifest_row r;
 	struct txn t;
@@ -263,7 +262,7 @@ meta_manifest_put(struct meta *m, const struct meta_manifest_put *p,
 
 int
 meta_manifest_get(struct meta *m, const char *repo, const char *ref,
-		  int want_body, struct meta_manifest *out)
+                  int want_body, struct meta_manifest *out)
 {
 	struct meta_manifest res;
 	struct manifest_row r;
@@ -313,7 +312,7 @@ unknown:
 
 int
 meta_touch_manifest(struct meta *m, const char *repo, const char *digest,
-		    uint64_t now)
+                    uint64_t now)
 {
 	struct manifest_row r;
 	struct txn t;
@@ -351,8 +350,8 @@ tags_drop(struct txn *t, const char *repo, const char *digest)
 /* Takes back the counts a manifest of repo gave its children; removes the
  * children rows too when drop is set (no repo holds the manifest). */
 static void
-children_release(struct txn *t, const char *repo, const char *digest,
-		 int drop, uint64_t now)
+children_release(struct txn *t, const char *repo, const char *digest, int drop,
+                 uint64_t now)
 {
 	struct key prefix;
 	struct scan s;
@@ -380,7 +379,7 @@ children_release(struct txn *t, const char *repo, const char *digest,
 
 int
 meta_manifest_delete(struct meta *m, const char *repo, const char *digest,
-		     uint64_t now)
+                     uint64_t now)
 {
 	struct manifest_row r;
 	struct txn t;
@@ -413,8 +412,7 @@ meta_manifest_delete(struct meta *m, const char *repo, const char *digest,
 }
 
 int
-meta_tag_delete(struct meta *m, const char *repo, const char *tag,
-		uint64_t now)
+meta_tag_delete(struct meta *m, const char *repo, const char *tag, uint64_t now)
 {
 	struct tag_row tr;
 	struct txn t;
@@ -434,7 +432,7 @@ meta_tag_delete(struct meta *m, const char *repo, const char *tag,
 
 int
 meta_manifest_refcount(struct meta *m, const char *repo, const char *digest,
-		       uint64_t *refcount)
+                       uint64_t *refcount)
 {
 	struct manifest_row r;
 	struct txn t;

@@ -20,7 +20,7 @@
 #include "storage/meta.h"
 
 #define GRACE 100
-#define T0 1000000
+#define T0    1000000
 
 /* ---- failure injection ---- */
 
@@ -43,19 +43,19 @@ __wrap_mdb_txn_commit(MDB_txn *txn)
 
 /* ---- helpers ---- */
 
-#define OK(expr)                                                             \
-	do {                                                                 \
-		int rc_ = (expr);                                            \
-		if (rc_ != 0)                                                \
-			fail_msg("%s: %s (%d)", #expr, rc_str(rc_), rc_);    \
+#define OK(expr)                                                               \
+	do {                                                                   \
+		int rc_ = (expr);                                              \
+		if (rc_ != 0)                                                  \
+			fail_msg("%s: %s (%d)", #expr, rc_str(rc_), rc_);      \
 	} while (0)
 
-#define RC(want, expr)                                                       \
-	do {                                                                 \
-		int rc_ = (expr), want_ = (want);                            \
-		if (rc_ != want_)                                            \
-			fail_msg("%s: got %s (%d), want %s (%d)", #expr,     \
-				 rc_str(rc_), rc_, rc_str(want_), want_);    \
+#define RC(want, expr)                                                         \
+	do {                                                                   \
+		int rc_ = (expr), want_ = (want);                              \
+		if (rc_ != want_)                                              \
+			fail_msg("%s: got %s (%d), want %s (%d)", #expr,       \
+			         rc_str(rc_), rc_, rc_str(want_), want_);      \
 	} while (0)
 
 struct fx {
@@ -210,17 +210,17 @@ struct mi {
 
 static struct manifest_info *
 mk_info(struct mi *x, const char *media_type, const char *subject,
-	const char *artifact_type, int n, ...)
+        const char *artifact_type, int n, ...)
 {
 	va_list ap;
 
 	memset(x, 0, sizeof(*x));
 	snprintf(x->info.media_type, sizeof(x->info.media_type), "%s",
-		 media_type);
+	         media_type);
 	snprintf(x->info.subject, sizeof(x->info.subject), "%s",
-		 subject != NULL ? subject : "");
+	         subject != NULL ? subject : "");
 	snprintf(x->info.artifact_type, sizeof(x->info.artifact_type), "%s",
-		 artifact_type != NULL ? artifact_type : "");
+	         artifact_type != NULL ? artifact_type : "");
 	va_start(ap, n);
 	for (int i = 0; i < n; i++) {
 		const char *d = va_arg(ap, const char *);
@@ -228,7 +228,7 @@ mk_info(struct mi *x, const char *media_type, const char *subject,
 		int is_manifest = strncmp(d, "m:", 2) == 0;
 
 		snprintf(x->kids[i].digest, DIGEST_BUF, "%s",
-			 is_manifest ? d + 2 : d);
+		         is_manifest ? d + 2 : d);
 		x->kids[i].is_manifest = is_manifest;
 		x->kids[i].size = size;
 	}
@@ -244,8 +244,8 @@ static int
 put(struct fx *f, const char *repo, const char *digest, const char *tag,
     const struct manifest_info *info, uint64_t now, char *missing)
 {
-	struct meta_manifest_put p = {repo, digest, tag, digest, strlen(digest),
-				      info};
+	struct meta_manifest_put p = {repo,   digest,         tag,
+	                              digest, strlen(digest), info};
 
 	return meta_manifest_put(f->m, &p, now, missing);
 }
@@ -262,19 +262,19 @@ blob_size(struct fx *f, const char *d)
 /* A plain image manifest of two blobs (with their stored sizes). */
 static void
 put_image(struct fx *f, const char *repo, const char *digest, const char *tag,
-	  const char *b1, const char *b2, uint64_t now)
+          const char *b1, const char *b2, uint64_t now)
 {
 	struct mi x;
 
 	OK(put(f, repo, digest, tag,
-	       mk_info(&x, MT_OCI_MANIFEST, NULL, NULL, 2, b1,
-		       blob_size(f, b1), b2, blob_size(f, b2)),
+	       mk_info(&x, MT_OCI_MANIFEST, NULL, NULL, 2, b1, blob_size(f, b1),
+	               b2, blob_size(f, b2)),
 	       now, NULL));
 }
 
 static void
 two_blobs(struct fx *f, const char *repo, char b1[DIGEST_BUF],
-	  char b2[DIGEST_BUF])
+          char b2[DIGEST_BUF])
 {
 	OK(meta_blob_commit(f->m, repo, dg(b1, 1), 10, NULL, T0));
 	OK(meta_blob_commit(f->m, repo, dg(b2, 2), 20, NULL, T0));
@@ -468,7 +468,7 @@ test_manifest_missing_blob(void **state)
 	RC(RC_MANIFEST_BLOB_UNKNOWN,
 	   put(f, "r", dg(m1, 100), "t",
 	       mk_info(&x, MT_OCI_MANIFEST, NULL, NULL, 2, b1, (int64_t)10,
-		       dg(b3, 3), (int64_t)5),
+	               dg(b3, 3), (int64_t)5),
 	       T0, missing));
 	assert_string_equal(missing, b3);
 	RC(RC_MANIFEST_UNKNOWN, meta_manifest_get(f->m, "r", m1, 0, &mm));
@@ -485,7 +485,7 @@ test_manifest_missing_blob(void **state)
 	RC(RC_MANIFEST_BLOB_UNKNOWN,
 	   put(f, "r", m1, NULL,
 	       mk_info(&x, MT_OCI_MANIFEST, NULL, NULL, 2, b1, (int64_t)10, b3,
-		       (int64_t)5),
+	               (int64_t)5),
 	       T0, missing));
 	assert_string_equal(missing, b3);
 	/* missing may be NULL. */
@@ -507,11 +507,10 @@ test_manifest_size_mismatch(void **state)
 	struct mi x;
 
 	two_blobs(f, "r", b1, b2);
-	RC(RC_MANIFEST_INVALID,
-	   put(f, "r", dg(m1, 100), "t",
-	       mk_info(&x, MT_OCI_MANIFEST, NULL, NULL, 2, b1, (int64_t)10, b2,
-		       (int64_t)21),
-	       T0, missing));
+	RC(RC_MANIFEST_INVALID, put(f, "r", dg(m1, 100), "t",
+	                            mk_info(&x, MT_OCI_MANIFEST, NULL, NULL, 2,
+	                                    b1, (int64_t)10, b2, (int64_t)21),
+	                            T0, missing));
 	assert_string_equal(missing, b2);
 	RC(RC_MANIFEST_UNKNOWN, meta_manifest_get(f->m, "r", m1, 0, &mm));
 	assert_int_equal(blob_rc(f, b1), 0);
@@ -520,23 +519,22 @@ test_manifest_size_mismatch(void **state)
 	put_image(f, "r", m1, NULL, b1, b2, T0);
 	snprintf(kid, sizeof(kid), "m:%s", m1);
 	missing[0] = '\0';
-	RC(RC_MANIFEST_INVALID,
-	   put(f, "r", dg(i1, 200), "t",
-	       mk_info(&x, MT_OCI_INDEX, NULL, NULL, 1, kid,
-		       (int64_t)strlen(m1) + 1),
-	       T0, missing));
+	RC(RC_MANIFEST_INVALID, put(f, "r", dg(i1, 200), "t",
+	                            mk_info(&x, MT_OCI_INDEX, NULL, NULL, 1,
+	                                    kid, (int64_t)strlen(m1) + 1),
+	                            T0, missing));
 	assert_string_equal(missing, m1);
 	RC(RC_MANIFEST_UNKNOWN, meta_manifest_get(f->m, "r", "t", 0, &mm));
 	OK(put(f, "r", i1, "t",
 	       mk_info(&x, MT_OCI_INDEX, NULL, NULL, 1, kid,
-		       (int64_t)strlen(m1)),
+	               (int64_t)strlen(m1)),
 	       T0, missing));
 	assert_int_equal(mf_rc(f, "r", m1), 1);
 	/* A negative descriptor size never matches. */
 	RC(RC_MANIFEST_INVALID,
 	   put(f, "r", dg(i1, 201), NULL,
-	       mk_info(&x, MT_OCI_MANIFEST, NULL, NULL, 1, b1, (int64_t)-1),
-	       T0, NULL));
+	       mk_info(&x, MT_OCI_MANIFEST, NULL, NULL, 1, b1, (int64_t)-1), T0,
+	       NULL));
 }
 
 static void
@@ -716,13 +714,13 @@ test_referrers(void **state)
 	/* Artifact pushed after its subject: +1 from the subject. */
 	x.info.annotations_json = NULL;
 	mk_info(&x, "application/vnd.test.sig", s1, "application/x-sig", 1, b1,
-		(int64_t)10);
+	        (int64_t)10);
 	x.info.annotations_json = "{\"k\":\"v\"}";
 	OK(put(f, "r", dg(r1, 300), NULL, &x.info, T0, NULL));
 	assert_int_equal(mf_rc(f, "r", r1), 1);
 	assert_int_equal(mf_q(f, "r", r1), 0);
 	mk_info(&x, "application/vnd.test.sbom", s1, "application/x-sbom", 1,
-		b2, (int64_t)20);
+	        b2, (int64_t)20);
 	OK(put(f, "r", dg(r2, 302), NULL, &x.info, T0, NULL));
 
 	OK(meta_referrers_list(f->m, "r", s1, NULL, &rl));
@@ -749,8 +747,8 @@ test_referrers(void **state)
 	meta_referrers_free(&rl);
 
 	/* Artifact pushed before its subject: queued, then kept alive. */
-	mk_info(&x, "application/vnd.test.sig", dg(s2, 101), "application/x-sig",
-		1, b1, (int64_t)10);
+	mk_info(&x, "application/vnd.test.sig", dg(s2, 101),
+	        "application/x-sig", 1, b1, (int64_t)10);
 	OK(put(f, "r", dg(r0, 301), NULL, &x.info, T0, NULL));
 	assert_int_equal(mf_rc(f, "r", r0), 0);
 	assert_int_equal(mf_q(f, "r", r0), T0 + GRACE);
@@ -1065,11 +1063,10 @@ test_commit_failure(void **state)
 	{
 		struct mi x;
 
-		RC(RC_FULL,
-		   put(f, "r", dg(m2, 101), "t",
-		       mk_info(&x, MT_OCI_MANIFEST, NULL, NULL, 2, b1,
-			       (int64_t)10, b2, (int64_t)20),
-		       T0 + 1, NULL));
+		RC(RC_FULL, put(f, "r", dg(m2, 101), "t",
+		                mk_info(&x, MT_OCI_MANIFEST, NULL, NULL, 2, b1,
+		                        (int64_t)10, b2, (int64_t)20),
+		                T0 + 1, NULL));
 	}
 	assert_int_equal(fail_commits, 0);
 	RC(RC_MANIFEST_UNKNOWN, meta_manifest_get(f->m, "r", m2, 0, &mm));
@@ -1107,9 +1104,9 @@ test_commit_failure(void **state)
 
 /* ---- concurrency ---- */
 
-#define READERS 4
+#define READERS    4
 #define READ_ITERS 2000
-#define WRITES 200
+#define WRITES     200
 
 struct shared {
 	struct meta *m;
@@ -1174,7 +1171,7 @@ writer(void *arg)
 		p.body = d;
 		p.body_len = strlen(d);
 		p.info = mk_info(&x, MT_OCI_MANIFEST, NULL, NULL, 2, s->b1,
-				 (int64_t)10, s->b2, (int64_t)20);
+		                 (int64_t)10, s->b2, (int64_t)20);
 		if (meta_manifest_put(s->m, &p, T0 + i, NULL) != 0)
 			count_error(s);
 	}
@@ -1211,37 +1208,37 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_blob_commit, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_blob_mount_unlink, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_manifest_put_get, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_manifest_second_repo,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_manifest_missing_blob,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_manifest_size_mismatch,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_retag, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_two_tags, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_index, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_manifest_delete, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_referrers, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_tags_list, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_catalog, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_touch_and_walk, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_uploads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_persistence, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_commit_failure, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_concurrency, setup,
-						teardown),
+	        cmocka_unit_test_setup_teardown(test_blob_commit, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_blob_mount_unlink, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_manifest_put_get, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_manifest_second_repo,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_manifest_missing_blob,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_manifest_size_mismatch,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_retag, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_two_tags, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_index, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_manifest_delete, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_referrers, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_tags_list, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_catalog, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_touch_and_walk, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_uploads, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_persistence, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_commit_failure, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_concurrency, setup,
+	                                        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
