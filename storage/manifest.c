@@ -17,7 +17,11 @@
  *   containing "nondistributable" or "foreign", are validated but are not
  *   children: their bytes usually live elsewhere (the descriptor's "urls"), so
  *   the registry neither requires nor keeps them. Their digest only needs to
- *   be well-formed, since berth never stores it.
+ *   be well-formed, since berth never stores it. This applies to entries of
+ *   "layers" only; config, index entries and subject are always children
+ *   (or the subject link) and need a storable digest. A client that pushed
+ *   such a layer anyway finds it collected after the grace period, as
+ *   nothing references it.
  * - Every other descriptor digest must be a sha256 digest: berth addresses
  *   content by sha256 only, so a well-formed sha512 child could never be
  *   linked and is refused with a clear message.
@@ -49,6 +53,7 @@ struct desc {
 	const char *media_type;
 	const char *digest;
 	int64_t size;
+	int foreign; /* a non-distributable layer: not a child */
 };
 
 struct parse_ctx {
@@ -189,13 +194,15 @@ is_string_array(json_t *v)
 }
 
 /* Validates one descriptor; where names it in messages ("config",
- * "layers[2]"). need_sha256: the digest must be storable by berth. */
+ * "layers[2]"). foreign_ok: the descriptor may be a non-distributable
+ * layer, whose digest need only be well-formed; any other digest must be
+ * one berth can store. */
 static int
-desc_parse(struct parse_ctx *c, json_t *d, const char *where, int need_sha256,
+desc_parse(struct parse_ctx *c, json_t *d, const char *where, int foreign_ok,
            struct desc *out)
 {
 	json_t *mt, *dg, *sz, *x;
-	int rc;
+	int foreign, rc;
 
 	if (!json_is_object(d)) {
 		ctx_err(c, "%s: descriptor must be an object", where);
@@ -213,7 +220,8 @@ desc_parse(struct parse_ctx *c, json_t *d, const char *where, int need_sha256,
 		ctx_err(c, "%s: descriptor digest missing or malformed", where);
 		return RC_MANIFEST_INVALID;
 	}
-	if (need_sha256 && !is_nondistributable(json_string_value(mt))) {
+	foreign = foreign_ok && is_nondistributable(json_string_value(mt));
+	if (!foreign) {
 		rc = digest_check(json_string_value(dg));
 		if (rc == RC_UNSUPPORTED) {
 			ctx_err(c, "%s: unsupported digest %.80s (sha256 only)",
@@ -261,6 +269,7 @@ desc_parse(struct parse_ctx *c, json_t *d, const char *where, int need_sha256,
 	out->media_type = json_string_value(mt);
 	out->digest = json_string_value(dg);
 	out->size = (int64_t)json_integer_value(sz);
+	out->foreign = foreign;
 	return RC_OK;
 }
 
@@ -269,6 +278,12 @@ kid_add(struct parse_ctx *c, const struct desc *d, int is_manifest)
 {
 	struct manifest_child *k;
 
+	/* Callers pass descriptors checked by desc_parse; refuse anything
+	 * else rather than store a truncated digest. */
+	if (digest_check(d->digest) != RC_OK) {
+		ctx_err(c, "digest %.80s cannot be stored", d->digest);
+		return RC_MANIFEST_INVALID;
+	}
 	if (c->n_kids == c->cap_kids) {
 		size_t cap = c->cap_kids ? c->cap_kids * 2 : 8;
 		struct manifest_child *n = realloc(c->kids, cap * sizeof(*n));
@@ -281,7 +296,6 @@ kid_add(struct parse_ctx *c, const struct desc *d, int is_manifest)
 	}
 	k = &c->kids[c->n_kids++];
 	memset(k, 0, sizeof(*k));
-	/* desc_parse checked digest_check() == 0: exactly DIGEST_STR_LEN. */
 	memcpy(k->digest, d->digest, DIGEST_STR_LEN);
 	k->digest[DIGEST_STR_LEN] = '\0';
 	k->is_manifest = is_manifest;
@@ -313,10 +327,10 @@ desc_array_parse(struct parse_ctx *c, json_t *root, const char *key,
 	json_array_foreach(arr, i, d)
 	{
 		snprintf(where, sizeof(where), "%s[%zu]", key, i);
-		rc = desc_parse(c, d, where, 1, &de);
+		rc = desc_parse(c, d, where, !is_manifest, &de);
 		if (rc != RC_OK)
 			return rc;
-		if (!is_manifest && is_nondistributable(de.media_type))
+		if (de.foreign)
 			continue;
 		rc = kid_add(c, &de, is_manifest);
 		if (rc != RC_OK)
@@ -481,13 +495,9 @@ parse_extras(struct parse_ctx *c, json_t *root, enum shape sh,
 
 	x = json_object_get(root, "subject");
 	if (x != NULL) {
-		rc = desc_parse(c, x, "subject", 1, &de);
+		rc = desc_parse(c, x, "subject", 0, &de);
 		if (rc != RC_OK)
 			return rc;
-		if (is_nondistributable(de.media_type)) {
-			ctx_err(c, "subject must be a manifest");
-			return RC_MANIFEST_INVALID;
-		}
 		snprintf(mi->subject, sizeof(mi->subject), "%s", de.digest);
 	}
 
@@ -538,14 +548,12 @@ parse_children(struct parse_ctx *c, json_t *root, const char *mt, enum shape sh)
 		ctx_err(c, "config is required in %.80s", mt);
 		return RC_MANIFEST_INVALID;
 	}
-	rc = desc_parse(c, json_object_get(root, "config"), "config", 1, &de);
+	rc = desc_parse(c, json_object_get(root, "config"), "config", 0, &de);
 	if (rc != RC_OK)
 		return rc;
-	if (!is_nondistributable(de.media_type)) {
-		rc = kid_add(c, &de, 0);
-		if (rc != RC_OK)
-			return rc;
-	}
+	rc = kid_add(c, &de, 0);
+	if (rc != RC_OK)
+		return rc;
 	/* Docker schema2 requires layers; OCI lets an image manifest (an
 	 * artifact) carry none. */
 	return desc_array_parse(c, root, "layers",

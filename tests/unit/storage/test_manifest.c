@@ -662,6 +662,26 @@ test_nondistributable(void **state)
 		    "{\"mediaType\":\"" MT_LAYER "\",\"digest\":\"" DB "\",\"size\":1,"
 		    "\"urls\":[1]}]}",
 		    NULL, RC_MANIFEST_INVALID);
+	/* Only layers can be foreign: index entries, config and subject must
+	 * name storable content whatever their mediaType says (found by
+	 * fuzzing: a sha512 index entry used to slip through). */
+	expect_fail("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
+		    "\"application/vnd.x.nondistributable+json\",\"digest\":"
+		    "\"sha512:" HEX_A HEX_A "\",\"size\":1}]}",
+		    NULL, RC_MANIFEST_INVALID);
+	expect_fail("{\"schemaVersion\":2,\"config\":{\"mediaType\":"
+		    "\"application/vnd.x.foreign\",\"digest\":\"sha1:abc\",\"size\":1}}",
+		    NULL, RC_MANIFEST_INVALID);
+	expect_fail("{\"schemaVersion\":2,\"config\":" DESC(MT_CONFIG, DA, 5) ","
+		    "\"subject\":{\"mediaType\":\"application/vnd.x.foreign\","
+		    "\"digest\":\"sha1:abc\",\"size\":1}}",
+		    NULL, RC_MANIFEST_INVALID);
+	mi = expect_ok("{\"schemaVersion\":2,\"manifests\":["
+		       DESC("application/vnd.x.nondistributable+json", DB, 1) "]}",
+		       NULL);
+	assert_int_equal(mi->n_children, 1);
+	assert_string_equal(mi->children[0].digest, DB);
+	manifest_info_free(mi);
 }
 
 static void
