@@ -20,14 +20,14 @@
 /* ---- keys ---- */
 
 void
-key_init(struct key *k)
+meta_key_init(struct key *k)
 {
 	k->len = 0;
 	k->bad = 0;
 }
 
 static void
-key_bytes(struct key *k, const void *b, size_t n)
+meta_key_bytes(struct key *k, const void *b, size_t n)
 {
 	if (k->bad || n > sizeof(k->b) - k->len) {
 		k->bad = 1;
@@ -38,25 +38,25 @@ key_bytes(struct key *k, const void *b, size_t n)
 }
 
 void
-key_str(struct key *k, const char *s)
+meta_key_str(struct key *k, const char *s)
 {
-	key_bytes(k, s, strlen(s));
+	meta_key_bytes(k, s, strlen(s));
 }
 
 void
-key_sep(struct key *k)
+meta_key_sep(struct key *k)
 {
-	key_byte(k, 0);
+	meta_key_byte(k, 0);
 }
 
 void
-key_byte(struct key *k, unsigned char c)
+meta_key_byte(struct key *k, unsigned char c)
 {
-	key_bytes(k, &c, 1);
+	meta_key_bytes(k, &c, 1);
 }
 
 void
-key_u64be(struct key *k, uint64_t v)
+meta_key_u64be(struct key *k, uint64_t v)
 {
 	unsigned char b[8];
 
@@ -64,21 +64,21 @@ key_u64be(struct key *k, uint64_t v)
 		b[i] = (unsigned char)(v & 0xff);
 		v >>= 8;
 	}
-	key_bytes(k, b, sizeof(b));
+	meta_key_bytes(k, b, sizeof(b));
 }
 
 void
-key_of(struct key *k, const char *first, ...)
+meta_key_of(struct key *k, const char *first, ...)
 {
 	va_list ap;
 	const char *s;
 
-	key_init(k);
-	key_str(k, first);
+	meta_key_init(k);
+	meta_key_str(k, first);
 	va_start(ap, first);
 	while ((s = va_arg(ap, const char *)) != NULL) {
-		key_sep(k);
-		key_str(k, s);
+		meta_key_sep(k);
+		meta_key_str(k, s);
 	}
 	va_end(ap);
 }
@@ -86,7 +86,7 @@ key_of(struct key *k, const char *first, ...)
 /* ---- values ---- */
 
 void
-enc_init(struct enc *e)
+meta_enc_init(struct enc *e)
 {
 	e->p = e->small;
 	e->len = 0;
@@ -95,7 +95,7 @@ enc_init(struct enc *e)
 }
 
 void
-enc_free(struct enc *e)
+meta_enc_free(struct enc *e)
 {
 	if (e->p != e->small)
 		free(e->p);
@@ -105,7 +105,7 @@ enc_free(struct enc *e)
 }
 
 void
-enc_bytes(struct enc *e, const void *b, size_t n)
+meta_enc_bytes(struct enc *e, const void *b, size_t n)
 {
 	if (e->err)
 		return;
@@ -136,7 +136,7 @@ enc_bytes(struct enc *e, const void *b, size_t n)
 }
 
 void
-enc_u64(struct enc *e, uint64_t v)
+meta_enc_u64(struct enc *e, uint64_t v)
 {
 	unsigned char b[8];
 
@@ -144,19 +144,19 @@ enc_u64(struct enc *e, uint64_t v)
 		b[i] = (unsigned char)(v & 0xff);
 		v >>= 8;
 	}
-	enc_bytes(e, b, sizeof(b));
+	meta_enc_bytes(e, b, sizeof(b));
 }
 
 void
-enc_str(struct enc *e, const char *s)
+meta_enc_str(struct enc *e, const char *s)
 {
 	if (s == NULL)
 		s = "";
-	enc_bytes(e, s, strlen(s) + 1);
+	meta_enc_bytes(e, s, strlen(s) + 1);
 }
 
 void
-dec_init(struct dec *d, const MDB_val *v)
+meta_dec_init(struct dec *d, const MDB_val *v)
 {
 	d->p = v->mv_data;
 	d->len = v->mv_size;
@@ -165,7 +165,7 @@ dec_init(struct dec *d, const MDB_val *v)
 }
 
 uint64_t
-dec_u64(struct dec *d)
+meta_dec_u64(struct dec *d)
 {
 	uint64_t v = 0;
 
@@ -180,7 +180,7 @@ dec_u64(struct dec *d)
 }
 
 const char *
-dec_strp(struct dec *d, size_t *len)
+meta_dec_strp(struct dec *d, size_t *len)
 {
 	const unsigned char *s, *nul;
 
@@ -200,10 +200,10 @@ dec_strp(struct dec *d, size_t *len)
 }
 
 void
-dec_str(struct dec *d, char *out, size_t outsz)
+meta_dec_str(struct dec *d, char *out, size_t outsz)
 {
 	size_t n;
-	const char *s = dec_strp(d, &n);
+	const char *s = meta_dec_strp(d, &n);
 
 	if (s == NULL || n >= outsz) {
 		d->err = RC_CORRUPT;
@@ -252,7 +252,7 @@ meta_rc(int mdb_rc)
 }
 
 int
-txn_begin(struct meta *m, struct txn *t, int write)
+meta_txn_begin(struct meta *m, struct txn *t, int write)
 {
 	int rc;
 
@@ -266,7 +266,7 @@ txn_begin(struct meta *m, struct txn *t, int write)
 }
 
 int
-txn_fail(struct txn *t, int rc)
+meta_txn_fail(struct txn *t, int rc)
 {
 	if (t->rc == 0)
 		t->rc = rc;
@@ -279,14 +279,14 @@ key_ok(struct txn *t, const struct key *k)
 	if (t->rc != 0)
 		return 0;
 	if (k->bad || k->len == 0) {
-		txn_fail(t, RC_BAD_REQUEST);
+		meta_txn_fail(t, RC_BAD_REQUEST);
 		return 0;
 	}
 	return 1;
 }
 
 int
-txn_get(struct txn *t, MDB_dbi dbi, const struct key *k, MDB_val *v)
+meta_txn_get(struct txn *t, MDB_dbi dbi, const struct key *k, MDB_val *v)
 {
 	MDB_val kv;
 	int rc;
@@ -299,15 +299,15 @@ txn_get(struct txn *t, MDB_dbi dbi, const struct key *k, MDB_val *v)
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != MDB_SUCCESS) {
-		txn_fail(t, meta_rc(rc));
+		meta_txn_fail(t, meta_rc(rc));
 		return 0;
 	}
 	return 1;
 }
 
 void
-txn_put(struct txn *t, MDB_dbi dbi, const struct key *k, const void *v,
-        size_t vlen)
+meta_txn_put(struct txn *t, MDB_dbi dbi, const struct key *k, const void *v,
+             size_t vlen)
 {
 	MDB_val kv, vv;
 	int rc;
@@ -320,22 +320,22 @@ txn_put(struct txn *t, MDB_dbi dbi, const struct key *k, const void *v,
 	vv.mv_size = vlen;
 	rc = mdb_put(t->txn, dbi, &kv, &vv, 0);
 	if (rc != MDB_SUCCESS)
-		txn_fail(t, meta_rc(rc));
+		meta_txn_fail(t, meta_rc(rc));
 }
 
 void
-txn_put_enc(struct txn *t, MDB_dbi dbi, const struct key *k,
-            const struct enc *e)
+meta_txn_put_enc(struct txn *t, MDB_dbi dbi, const struct key *k,
+                 const struct enc *e)
 {
 	if (e->err) {
-		txn_fail(t, e->err);
+		meta_txn_fail(t, e->err);
 		return;
 	}
-	txn_put(t, dbi, k, e->p, e->len);
+	meta_txn_put(t, dbi, k, e->p, e->len);
 }
 
 void
-txn_del(struct txn *t, MDB_dbi dbi, const struct key *k)
+meta_txn_del(struct txn *t, MDB_dbi dbi, const struct key *k)
 {
 	MDB_val kv;
 	int rc;
@@ -346,11 +346,11 @@ txn_del(struct txn *t, MDB_dbi dbi, const struct key *k)
 	kv.mv_size = k->len;
 	rc = mdb_del(t->txn, dbi, &kv, NULL);
 	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND)
-		txn_fail(t, meta_rc(rc));
+		meta_txn_fail(t, meta_rc(rc));
 }
 
 int
-txn_commit(struct txn *t)
+meta_txn_commit(struct txn *t)
 {
 	int rc;
 
@@ -368,7 +368,7 @@ txn_commit(struct txn *t)
 }
 
 void
-txn_abort(struct txn *t)
+meta_txn_abort(struct txn *t)
 {
 	if (t->txn != NULL)
 		mdb_txn_abort(t->txn);
@@ -376,17 +376,17 @@ txn_abort(struct txn *t)
 }
 
 int
-txn_end(struct txn *t)
+meta_txn_end(struct txn *t)
 {
-	txn_abort(t);
+	meta_txn_abort(t);
 	return t->rc;
 }
 
 /* ---- prefix scans ---- */
 
 void
-scan_open(struct txn *t, struct scan *s, MDB_dbi dbi, const struct key *prefix,
-          const struct key *from)
+meta_scan_open(struct txn *t, struct scan *s, MDB_dbi dbi,
+               const struct key *prefix, const struct key *from)
 {
 	int rc;
 
@@ -404,14 +404,14 @@ scan_open(struct txn *t, struct scan *s, MDB_dbi dbi, const struct key *prefix,
 	rc = mdb_cursor_open(t->txn, dbi, &s->c);
 	if (rc != MDB_SUCCESS) {
 		s->c = NULL;
-		txn_fail(t, meta_rc(rc));
+		meta_txn_fail(t, meta_rc(rc));
 		return;
 	}
 	s->state = 0;
 }
 
 int
-scan_next(struct scan *s)
+meta_scan_next(struct scan *s)
 {
 	int rc;
 
@@ -431,7 +431,7 @@ scan_next(struct scan *s)
 		return 0;
 	}
 	if (rc != MDB_SUCCESS) {
-		txn_fail(s->t, meta_rc(rc));
+		meta_txn_fail(s->t, meta_rc(rc));
 		s->state = 2;
 		return 0;
 	}
@@ -445,7 +445,7 @@ scan_next(struct scan *s)
 }
 
 void
-scan_del(struct scan *s)
+meta_scan_del(struct scan *s)
 {
 	int rc;
 
@@ -453,11 +453,11 @@ scan_del(struct scan *s)
 		return;
 	rc = mdb_cursor_del(s->c, 0);
 	if (rc != MDB_SUCCESS)
-		txn_fail(s->t, meta_rc(rc));
+		meta_txn_fail(s->t, meta_rc(rc));
 }
 
 void
-scan_close(struct scan *s)
+meta_scan_close(struct scan *s)
 {
 	if (s->c != NULL)
 		mdb_cursor_close(s->c);
@@ -466,159 +466,160 @@ scan_close(struct scan *s)
 }
 
 int
-repo_has_rows(struct txn *t, MDB_dbi dbi, const char *repo)
+meta_repo_has_rows(struct txn *t, MDB_dbi dbi, const char *repo)
 {
 	struct key prefix;
 	struct scan s;
 	int found;
 
-	key_of(&prefix, repo, "", NULL);
-	scan_open(t, &s, dbi, &prefix, NULL);
-	found = scan_next(&s);
-	scan_close(&s);
+	meta_key_of(&prefix, repo, "", NULL);
+	meta_scan_open(t, &s, dbi, &prefix, NULL);
+	found = meta_scan_next(&s);
+	meta_scan_close(&s);
 	return found;
 }
 
 /* ---- rows ---- */
 
 int
-link_exists(struct txn *t, const char *repo, const char *digest)
+meta_link_exists(struct txn *t, const char *repo, const char *digest)
 {
 	struct key k;
 	MDB_val v;
 
-	key_of(&k, repo, digest, NULL);
-	return txn_get(t, t->m->links, &k, &v);
+	meta_key_of(&k, repo, digest, NULL);
+	return meta_txn_get(t, t->m->links, &k, &v);
 }
 
 int
-blob_row_get(struct txn *t, const char *digest, struct blob_row *r)
+meta_blob_row_get(struct txn *t, const char *digest, struct blob_row *r)
 {
 	struct key k;
 	struct dec d;
 	MDB_val v;
 
-	key_of(&k, digest, NULL);
-	if (!txn_get(t, t->m->blobs, &k, &v))
+	meta_key_of(&k, digest, NULL);
+	if (!meta_txn_get(t, t->m->blobs, &k, &v))
 		return 0;
-	dec_init(&d, &v);
-	r->size = dec_u64(&d);
-	r->created = dec_u64(&d);
-	r->touched = dec_u64(&d);
-	r->refcount = dec_u64(&d);
-	r->gc_due = dec_u64(&d);
+	meta_dec_init(&d, &v);
+	r->size = meta_dec_u64(&d);
+	r->created = meta_dec_u64(&d);
+	r->touched = meta_dec_u64(&d);
+	r->refcount = meta_dec_u64(&d);
+	r->gc_due = meta_dec_u64(&d);
 	if (d.err) {
-		txn_fail(t, d.err);
+		meta_txn_fail(t, d.err);
 		return 0;
 	}
 	return 1;
 }
 
 void
-blob_row_put(struct txn *t, const char *digest, const struct blob_row *r)
+meta_blob_row_put(struct txn *t, const char *digest, const struct blob_row *r)
 {
 	struct key k;
 	struct enc e;
 
-	key_of(&k, digest, NULL);
-	enc_init(&e);
-	enc_u64(&e, r->size);
-	enc_u64(&e, r->created);
-	enc_u64(&e, r->touched);
-	enc_u64(&e, r->refcount);
-	enc_u64(&e, r->gc_due);
-	txn_put_enc(t, t->m->blobs, &k, &e);
-	enc_free(&e);
+	meta_key_of(&k, digest, NULL);
+	meta_enc_init(&e);
+	meta_enc_u64(&e, r->size);
+	meta_enc_u64(&e, r->created);
+	meta_enc_u64(&e, r->touched);
+	meta_enc_u64(&e, r->refcount);
+	meta_enc_u64(&e, r->gc_due);
+	meta_txn_put_enc(t, t->m->blobs, &k, &e);
+	meta_enc_free(&e);
 }
 
 int
-manifest_row_get(struct txn *t, const char *repo, const char *digest,
-                 struct manifest_row *r)
+meta_manifest_row_get(struct txn *t, const char *repo, const char *digest,
+                      struct manifest_row *r)
 {
 	struct key k;
 	struct dec d;
 	MDB_val v;
 
-	key_of(&k, repo, digest, NULL);
-	if (!txn_get(t, t->m->manifests, &k, &v))
+	meta_key_of(&k, repo, digest, NULL);
+	if (!meta_txn_get(t, t->m->manifests, &k, &v))
 		return 0;
-	dec_init(&d, &v);
-	r->size = dec_u64(&d);
-	r->created = dec_u64(&d);
-	r->refcount = dec_u64(&d);
-	r->gc_due = dec_u64(&d);
-	dec_str(&d, r->media_type, sizeof(r->media_type));
-	dec_str(&d, r->subject, sizeof(r->subject));
-	dec_str(&d, r->artifact_type, sizeof(r->artifact_type));
+	meta_dec_init(&d, &v);
+	r->size = meta_dec_u64(&d);
+	r->created = meta_dec_u64(&d);
+	r->refcount = meta_dec_u64(&d);
+	r->gc_due = meta_dec_u64(&d);
+	meta_dec_str(&d, r->media_type, sizeof(r->media_type));
+	meta_dec_str(&d, r->subject, sizeof(r->subject));
+	meta_dec_str(&d, r->artifact_type, sizeof(r->artifact_type));
 	if (d.err) {
-		txn_fail(t, d.err);
+		meta_txn_fail(t, d.err);
 		return 0;
 	}
 	return 1;
 }
 
 void
-manifest_row_put(struct txn *t, const char *repo, const char *digest,
-                 const struct manifest_row *r)
+meta_manifest_row_put(struct txn *t, const char *repo, const char *digest,
+                      const struct manifest_row *r)
 {
 	struct key k;
 	struct enc e;
 
-	key_of(&k, repo, digest, NULL);
-	enc_init(&e);
-	enc_u64(&e, r->size);
-	enc_u64(&e, r->created);
-	enc_u64(&e, r->refcount);
-	enc_u64(&e, r->gc_due);
-	enc_str(&e, r->media_type);
-	enc_str(&e, r->subject);
-	enc_str(&e, r->artifact_type);
-	txn_put_enc(t, t->m->manifests, &k, &e);
-	enc_free(&e);
+	meta_key_of(&k, repo, digest, NULL);
+	meta_enc_init(&e);
+	meta_enc_u64(&e, r->size);
+	meta_enc_u64(&e, r->created);
+	meta_enc_u64(&e, r->refcount);
+	meta_enc_u64(&e, r->gc_due);
+	meta_enc_str(&e, r->media_type);
+	meta_enc_str(&e, r->subject);
+	meta_enc_str(&e, r->artifact_type);
+	meta_txn_put_enc(t, t->m->manifests, &k, &e);
+	meta_enc_free(&e);
 }
 
 void
-tag_row_decode(struct txn *t, const MDB_val *v, struct tag_row *r)
+meta_tag_row_decode(struct txn *t, const MDB_val *v, struct tag_row *r)
 {
 	struct dec d;
 
-	dec_init(&d, v);
-	r->pushed = dec_u64(&d);
-	r->last_pulled = dec_u64(&d);
-	r->expires = dec_u64(&d);
-	dec_str(&d, r->digest, sizeof(r->digest));
+	meta_dec_init(&d, v);
+	r->pushed = meta_dec_u64(&d);
+	r->last_pulled = meta_dec_u64(&d);
+	r->expires = meta_dec_u64(&d);
+	meta_dec_str(&d, r->digest, sizeof(r->digest));
 	if (d.err)
-		txn_fail(t, d.err);
+		meta_txn_fail(t, d.err);
 }
 
 int
-tag_row_get(struct txn *t, const char *repo, const char *tag, struct tag_row *r)
+meta_tag_row_get(struct txn *t, const char *repo, const char *tag,
+                 struct tag_row *r)
 {
 	struct key k;
 	MDB_val v;
 
-	key_of(&k, repo, tag, NULL);
-	if (!txn_get(t, t->m->tags, &k, &v))
+	meta_key_of(&k, repo, tag, NULL);
+	if (!meta_txn_get(t, t->m->tags, &k, &v))
 		return 0;
-	tag_row_decode(t, &v, r);
+	meta_tag_row_decode(t, &v, r);
 	return t->rc == 0;
 }
 
 void
-tag_row_put(struct txn *t, const char *repo, const char *tag,
-            const struct tag_row *r)
+meta_tag_row_put(struct txn *t, const char *repo, const char *tag,
+                 const struct tag_row *r)
 {
 	struct key k;
 	struct enc e;
 
-	key_of(&k, repo, tag, NULL);
-	enc_init(&e);
-	enc_u64(&e, r->pushed);
-	enc_u64(&e, r->last_pulled);
-	enc_u64(&e, r->expires);
-	enc_str(&e, r->digest);
-	txn_put_enc(t, t->m->tags, &k, &e);
-	enc_free(&e);
+	meta_key_of(&k, repo, tag, NULL);
+	meta_enc_init(&e);
+	meta_enc_u64(&e, r->pushed);
+	meta_enc_u64(&e, r->last_pulled);
+	meta_enc_u64(&e, r->expires);
+	meta_enc_str(&e, r->digest);
+	meta_txn_put_enc(t, t->m->tags, &k, &e);
+	meta_enc_free(&e);
 }
 
 /* ---- refcounts and the gc queue ---- */
@@ -635,36 +636,36 @@ static void
 gcq_key(struct key *k, uint64_t due, enum meta_gc_kind kind, const char *digest,
         const char *repo)
 {
-	key_init(k);
-	key_u64be(k, due);
-	key_sep(k);
-	key_byte(k, (unsigned char)kind);
-	key_sep(k);
-	key_str(k, digest);
+	meta_key_init(k);
+	meta_key_u64be(k, due);
+	meta_key_sep(k);
+	meta_key_byte(k, (unsigned char)kind);
+	meta_key_sep(k);
+	meta_key_str(k, digest);
 	if (kind == META_GC_MANIFEST) {
-		key_sep(k);
-		key_str(k, repo);
+		meta_key_sep(k);
+		meta_key_str(k, repo);
 	}
 }
 
 void
-gcq_add(struct txn *t, enum meta_gc_kind kind, const char *digest,
-        const char *repo, uint64_t due)
+meta_gcq_add(struct txn *t, enum meta_gc_kind kind, const char *digest,
+             const char *repo, uint64_t due)
 {
 	struct key k;
 
 	gcq_key(&k, due, kind, digest, repo);
-	txn_put(t, t->m->gcq, &k, "", 0);
+	meta_txn_put(t, t->m->gcq, &k, "", 0);
 }
 
 void
-gcq_remove(struct txn *t, enum meta_gc_kind kind, const char *digest,
-           const char *repo, uint64_t due)
+meta_gcq_remove(struct txn *t, enum meta_gc_kind kind, const char *digest,
+                const char *repo, uint64_t due)
 {
 	struct key k;
 
 	gcq_key(&k, due, kind, digest, repo);
-	txn_del(t, t->m->gcq, &k);
+	meta_txn_del(t, t->m->gcq, &k);
 }
 
 /* Applies delta to *count and keeps *gc_due and the queue in step. */
@@ -682,42 +683,42 @@ count_apply(struct txn *t, enum meta_gc_kind kind, const char *digest,
 	}
 	if (*count == 0 && *gc_due == 0) {
 		*gc_due = meta_due(t->m, now);
-		gcq_add(t, kind, digest, repo, *gc_due);
+		meta_gcq_add(t, kind, digest, repo, *gc_due);
 	} else if (*count > 0 && *gc_due != 0) {
-		gcq_remove(t, kind, digest, repo, *gc_due);
+		meta_gcq_remove(t, kind, digest, repo, *gc_due);
 		*gc_due = 0;
 	}
 }
 
 void
-blob_ref_add(struct txn *t, const char *digest, int delta, uint64_t now)
+meta_blob_ref_add(struct txn *t, const char *digest, int delta, uint64_t now)
 {
 	struct blob_row r;
 
-	if (!blob_row_get(t, digest, &r)) {
+	if (!meta_blob_row_get(t, digest, &r)) {
 		if (delta > 0)
-			txn_fail(t, RC_CORRUPT);
+			meta_txn_fail(t, RC_CORRUPT);
 		return;
 	}
 	count_apply(t, META_GC_BLOB, digest, NULL, &r.refcount, &r.gc_due,
 	            delta, now);
-	blob_row_put(t, digest, &r);
+	meta_blob_row_put(t, digest, &r);
 }
 
 void
-manifest_ref_add(struct txn *t, const char *repo, const char *digest, int delta,
-                 uint64_t now)
+meta_manifest_ref_add(struct txn *t, const char *repo, const char *digest,
+                      int delta, uint64_t now)
 {
 	struct manifest_row r;
 
-	if (!manifest_row_get(t, repo, digest, &r)) {
+	if (!meta_manifest_row_get(t, repo, digest, &r)) {
 		if (delta > 0)
-			txn_fail(t, RC_CORRUPT);
+			meta_txn_fail(t, RC_CORRUPT);
 		return;
 	}
 	count_apply(t, META_GC_MANIFEST, digest, repo, &r.refcount, &r.gc_due,
 	            delta, now);
-	manifest_row_put(t, repo, digest, &r);
+	meta_manifest_row_put(t, repo, digest, &r);
 }
 
 /* Moves *gc_due to now + grace when queued; returns 1 when it changed. */
@@ -729,26 +730,26 @@ due_push(struct txn *t, enum meta_gc_kind kind, const char *digest,
 
 	if (*gc_due == 0 || due <= *gc_due)
 		return 0;
-	gcq_remove(t, kind, digest, repo, *gc_due);
-	gcq_add(t, kind, digest, repo, due);
+	meta_gcq_remove(t, kind, digest, repo, *gc_due);
+	meta_gcq_add(t, kind, digest, repo, due);
 	*gc_due = due;
 	return 1;
 }
 
 void
-blob_row_touch(struct txn *t, const char *digest, struct blob_row *r,
-               uint64_t now)
+meta_blob_row_touch(struct txn *t, const char *digest, struct blob_row *r,
+                    uint64_t now)
 {
 	if (due_push(t, META_GC_BLOB, digest, NULL, &r->gc_due, now))
-		blob_row_put(t, digest, r);
+		meta_blob_row_put(t, digest, r);
 }
 
 void
-manifest_row_touch(struct txn *t, const char *repo, const char *digest,
-                   struct manifest_row *r, uint64_t now)
+meta_manifest_row_touch(struct txn *t, const char *repo, const char *digest,
+                        struct manifest_row *r, uint64_t now)
 {
 	if (due_push(t, META_GC_MANIFEST, digest, repo, &r->gc_due, now))
-		manifest_row_put(t, repo, digest, r);
+		meta_manifest_row_put(t, repo, digest, r);
 }
 
 /* ---- environment ---- */
@@ -782,7 +783,7 @@ open_db(struct txn *t, const char *name, MDB_dbi *dbi)
 		return;
 	rc = mdb_dbi_open(t->txn, name, MDB_CREATE, dbi);
 	if (rc != MDB_SUCCESS)
-		txn_fail(t, meta_rc(rc));
+		meta_txn_fail(t, meta_rc(rc));
 }
 
 /* Records the schema version and an instance id on first open, and refuses
@@ -798,17 +799,17 @@ init_info(struct txn *t)
 	struct dec d;
 	MDB_val v;
 
-	key_of(&k, "schema", NULL);
-	if (txn_get(t, t->m->info, &k, &v)) {
-		dec_init(&d, &v);
-		if (dec_u64(&d) != META_SCHEMA_VERSION || d.err)
-			txn_fail(t, RC_UNSUPPORTED);
+	meta_key_of(&k, "schema", NULL);
+	if (meta_txn_get(t, t->m->info, &k, &v)) {
+		meta_dec_init(&d, &v);
+		if (meta_dec_u64(&d) != META_SCHEMA_VERSION || d.err)
+			meta_txn_fail(t, RC_UNSUPPORTED);
 		return;
 	}
 	if (t->rc != 0)
 		return;
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-		txn_fail(t, -EIO);
+		meta_txn_fail(t, -EIO);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(raw); i++) {
@@ -816,12 +817,12 @@ init_info(struct txn *t)
 		id[2 * i + 1] = hex[raw[i] & 15];
 	}
 	id[sizeof(id) - 1] = '\0';
-	enc_init(&e);
-	enc_u64(&e, META_SCHEMA_VERSION);
-	txn_put_enc(t, t->m->info, &k, &e);
-	enc_free(&e);
-	key_of(&k, "instance", NULL);
-	txn_put(t, t->m->info, &k, id, sizeof(id));
+	meta_enc_init(&e);
+	meta_enc_u64(&e, META_SCHEMA_VERSION);
+	meta_txn_put_enc(t, t->m->info, &k, &e);
+	meta_enc_free(&e);
+	meta_key_of(&k, "instance", NULL);
+	meta_txn_put(t, t->m->info, &k, id, sizeof(id));
 }
 
 int
@@ -859,7 +860,7 @@ meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
 	/* Slots left behind by a process that died inside a read txn. */
 	(void)mdb_reader_check(m->env, &dead);
 
-	rc = txn_begin(m, &t, 1);
+	rc = meta_txn_begin(m, &t, 1);
 	if (rc != 0) {
 		meta_close(m);
 		return rc;
@@ -876,7 +877,7 @@ meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
 	open_db(&t, "gcq", &m->gcq);
 	open_db(&t, "meta", &m->info);
 	init_info(&t);
-	rc = txn_commit(&t);
+	rc = meta_txn_commit(&t);
 	if (rc != 0) {
 		meta_close(m);
 		return rc;

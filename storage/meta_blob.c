@@ -11,11 +11,11 @@ link_put(struct txn *t, const char *repo, const char *digest, uint64_t now)
 	struct key k;
 	struct enc e;
 
-	key_of(&k, repo, digest, NULL);
-	enc_init(&e);
-	enc_u64(&e, now);
-	txn_put_enc(t, t->m->links, &k, &e);
-	enc_free(&e);
+	meta_key_of(&k, repo, digest, NULL);
+	meta_enc_init(&e);
+	meta_enc_u64(&e, now);
+	meta_txn_put_enc(t, t->m->links, &k, &e);
+	meta_enc_free(&e);
 }
 
 int
@@ -26,15 +26,15 @@ meta_blob_commit(struct meta *m, const char *repo, const char *digest,
 	struct txn t;
 	struct key k;
 
-	if (txn_begin(m, &t, 1) != 0)
+	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
-	if (blob_row_get(&t, digest, &r)) {
+	if (meta_blob_row_get(&t, digest, &r)) {
 		if (r.size != size) {
-			txn_fail(&t, RC_SIZE_INVALID);
+			meta_txn_fail(&t, RC_SIZE_INVALID);
 		} else {
 			r.touched = now;
-			blob_row_touch(&t, digest, &r, now);
-			blob_row_put(&t, digest, &r);
+			meta_blob_row_touch(&t, digest, &r, now);
+			meta_blob_row_put(&t, digest, &r);
 		}
 	} else if (t.rc == 0) {
 		memset(&r, 0, sizeof(r));
@@ -42,15 +42,15 @@ meta_blob_commit(struct meta *m, const char *repo, const char *digest,
 		r.created = now;
 		r.touched = now;
 		r.gc_due = meta_due(m, now);
-		blob_row_put(&t, digest, &r);
-		gcq_add(&t, META_GC_BLOB, digest, NULL, r.gc_due);
+		meta_blob_row_put(&t, digest, &r);
+		meta_gcq_add(&t, META_GC_BLOB, digest, NULL, r.gc_due);
 	}
 	link_put(&t, repo, digest, now);
 	if (upload_uuid != NULL) {
-		key_of(&k, upload_uuid, NULL);
-		txn_del(&t, m->uploads, &k);
+		meta_key_of(&k, upload_uuid, NULL);
+		meta_txn_del(&t, m->uploads, &k);
 	}
-	return txn_commit(&t);
+	return meta_txn_commit(&t);
 }
 
 int
@@ -60,11 +60,12 @@ meta_blob_get(struct meta *m, const char *repo, const char *digest,
 	struct blob_row r;
 	struct txn t;
 
-	if (txn_begin(m, &t, 0) != 0)
+	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
-	if (!link_exists(&t, repo, digest) || !blob_row_get(&t, digest, &r))
-		txn_fail(&t, RC_BLOB_UNKNOWN);
-	if (txn_end(&t) != 0)
+	if (!meta_link_exists(&t, repo, digest) ||
+	    !meta_blob_row_get(&t, digest, &r))
+		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
+	if (meta_txn_end(&t) != 0)
 		return t.rc;
 	*size = r.size;
 	if (queued != NULL)
@@ -78,11 +79,11 @@ meta_blob_exists(struct meta *m, const char *digest, uint64_t *size)
 	struct blob_row r;
 	struct txn t;
 
-	if (txn_begin(m, &t, 0) != 0)
+	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
-	if (!blob_row_get(&t, digest, &r))
-		txn_fail(&t, RC_BLOB_UNKNOWN);
-	if (txn_end(&t) != 0)
+	if (!meta_blob_row_get(&t, digest, &r))
+		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
+	if (meta_txn_end(&t) != 0)
 		return t.rc;
 	*size = r.size;
 	return 0;
@@ -95,16 +96,16 @@ meta_blob_mount(struct meta *m, const char *repo, const char *digest,
 	struct blob_row r;
 	struct txn t;
 
-	if (txn_begin(m, &t, 1) != 0)
+	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
-	if (from != NULL && !link_exists(&t, from, digest))
-		txn_fail(&t, RC_BLOB_UNKNOWN);
-	if (!blob_row_get(&t, digest, &r))
-		txn_fail(&t, RC_BLOB_UNKNOWN);
+	if (from != NULL && !meta_link_exists(&t, from, digest))
+		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
+	if (!meta_blob_row_get(&t, digest, &r))
+		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
 	link_put(&t, repo, digest, now);
 	if (t.rc == 0)
-		blob_row_touch(&t, digest, &r, now);
-	if (txn_commit(&t) != 0)
+		meta_blob_row_touch(&t, digest, &r, now);
+	if (meta_txn_commit(&t) != 0)
 		return t.rc;
 	*size = r.size;
 	return 0;
@@ -117,13 +118,13 @@ meta_blob_unlink(struct meta *m, const char *repo, const char *digest,
 	struct txn t;
 	struct key k;
 
-	if (txn_begin(m, &t, 1) != 0)
+	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
-	if (!link_exists(&t, repo, digest))
-		txn_fail(&t, RC_BLOB_UNKNOWN);
-	key_of(&k, repo, digest, NULL);
-	txn_del(&t, m->links, &k);
-	return txn_commit(&t);
+	if (!meta_link_exists(&t, repo, digest))
+		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
+	meta_key_of(&k, repo, digest, NULL);
+	meta_txn_del(&t, m->links, &k);
+	return meta_txn_commit(&t);
 }
 
 int
@@ -132,16 +133,16 @@ meta_touch_blob(struct meta *m, const char *digest, uint64_t now)
 	struct blob_row r;
 	struct txn t;
 
-	if (txn_begin(m, &t, 1) != 0)
+	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
-	if (!blob_row_get(&t, digest, &r)) {
-		txn_fail(&t, RC_BLOB_UNKNOWN);
-		return txn_end(&t);
+	if (!meta_blob_row_get(&t, digest, &r)) {
+		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
+		return meta_txn_end(&t);
 	}
 	if (r.gc_due == 0)
-		return txn_end(&t); /* nothing to move: no write */
-	blob_row_touch(&t, digest, &r, now);
-	return txn_commit(&t);
+		return meta_txn_end(&t); /* nothing to move: no write */
+	meta_blob_row_touch(&t, digest, &r, now);
+	return meta_txn_commit(&t);
 }
 
 int
@@ -150,11 +151,11 @@ meta_blob_refcount(struct meta *m, const char *digest, uint64_t *refcount)
 	struct blob_row r;
 	struct txn t;
 
-	if (txn_begin(m, &t, 0) != 0)
+	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
-	if (!blob_row_get(&t, digest, &r))
-		txn_fail(&t, RC_BLOB_UNKNOWN);
-	if (txn_end(&t) != 0)
+	if (!meta_blob_row_get(&t, digest, &r))
+		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
+	if (meta_txn_end(&t) != 0)
 		return t.rc;
 	*refcount = r.refcount;
 	return 0;
@@ -170,15 +171,15 @@ meta_upload_put(struct meta *m, const char *uuid, const char *repo,
 	struct key k;
 	struct enc e;
 
-	if (txn_begin(m, &t, 1) != 0)
+	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
-	key_of(&k, uuid, NULL);
-	enc_init(&e);
-	enc_u64(&e, now);
-	enc_str(&e, repo);
-	txn_put_enc(&t, m->uploads, &k, &e);
-	enc_free(&e);
-	return txn_commit(&t);
+	meta_key_of(&k, uuid, NULL);
+	meta_enc_init(&e);
+	meta_enc_u64(&e, now);
+	meta_enc_str(&e, repo);
+	meta_txn_put_enc(&t, m->uploads, &k, &e);
+	meta_enc_free(&e);
+	return meta_txn_commit(&t);
 }
 
 int
@@ -191,21 +192,21 @@ meta_upload_check(struct meta *m, const char *uuid, const char *repo)
 	const char *r;
 	size_t n = 0;
 
-	if (txn_begin(m, &t, 0) != 0)
+	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
-	key_of(&k, uuid, NULL);
-	if (!txn_get(&t, m->uploads, &k, &v)) {
-		txn_fail(&t, RC_UPLOAD_UNKNOWN);
-		return txn_end(&t);
+	meta_key_of(&k, uuid, NULL);
+	if (!meta_txn_get(&t, m->uploads, &k, &v)) {
+		meta_txn_fail(&t, RC_UPLOAD_UNKNOWN);
+		return meta_txn_end(&t);
 	}
-	dec_init(&d, &v);
-	(void)dec_u64(&d);
-	r = dec_strp(&d, &n);
+	meta_dec_init(&d, &v);
+	(void)meta_dec_u64(&d);
+	r = meta_dec_strp(&d, &n);
 	if (d.err)
-		txn_fail(&t, d.err);
+		meta_txn_fail(&t, d.err);
 	else if (n != strlen(repo) || memcmp(r, repo, n) != 0)
-		txn_fail(&t, RC_UPLOAD_UNKNOWN);
-	return txn_end(&t);
+		meta_txn_fail(&t, RC_UPLOAD_UNKNOWN);
+	return meta_txn_end(&t);
 }
 
 int
@@ -215,11 +216,11 @@ meta_upload_delete(struct meta *m, const char *uuid)
 	struct key k;
 	MDB_val v;
 
-	if (txn_begin(m, &t, 1) != 0)
+	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
-	key_of(&k, uuid, NULL);
-	if (!txn_get(&t, m->uploads, &k, &v))
-		txn_fail(&t, RC_UPLOAD_UNKNOWN);
-	txn_del(&t, m->uploads, &k);
-	return txn_commit(&t);
+	meta_key_of(&k, uuid, NULL);
+	if (!meta_txn_get(&t, m->uploads, &k, &v))
+		meta_txn_fail(&t, RC_UPLOAD_UNKNOWN);
+	meta_txn_del(&t, m->uploads, &k);
+	return meta_txn_commit(&t);
 }

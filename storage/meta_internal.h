@@ -39,13 +39,14 @@ struct key {
 	int bad; /* set when a part did not fit */
 };
 
-void key_init(struct key *k);
-void key_str(struct key *k, const char *s); /* bytes without the NUL */
-void key_sep(struct key *k);                /* one NUL */
-void key_byte(struct key *k, unsigned char c);
-void key_u64be(struct key *k, uint64_t v);
-/* key_init + the given strings separated by NULs (NULL ends the list). */
-void key_of(struct key *k, const char *first, ...) __attribute__((sentinel));
+void meta_key_init(struct key *k);
+void meta_key_str(struct key *k, const char *s); /* bytes without the NUL */
+void meta_key_sep(struct key *k);                /* one NUL */
+void meta_key_byte(struct key *k, unsigned char c);
+void meta_key_u64be(struct key *k, uint64_t v);
+/* meta_key_init + the given strings separated by NULs (NULL ends the list). */
+void meta_key_of(struct key *k, const char *first, ...)
+        __attribute__((sentinel));
 
 /* ---- values ---- */
 
@@ -56,11 +57,11 @@ struct enc {
 	unsigned char small[1024];
 };
 
-void enc_init(struct enc *e);
-void enc_free(struct enc *e);
-void enc_u64(struct enc *e, uint64_t v);
-void enc_str(struct enc *e, const char *s); /* with its NUL; NULL -> "" */
-void enc_bytes(struct enc *e, const void *b, size_t n);
+void meta_enc_init(struct enc *e);
+void meta_enc_free(struct enc *e);
+void meta_enc_u64(struct enc *e, uint64_t v);
+void meta_enc_str(struct enc *e, const char *s); /* with its NUL; NULL -> "" */
+void meta_enc_bytes(struct enc *e, const void *b, size_t n);
 
 struct dec {
 	const unsigned char *p;
@@ -68,13 +69,13 @@ struct dec {
 	int err;
 };
 
-void dec_init(struct dec *d, const MDB_val *v);
-uint64_t dec_u64(struct dec *d);
+void meta_dec_init(struct dec *d, const MDB_val *v);
+uint64_t meta_dec_u64(struct dec *d);
 /* Copies a NUL-terminated string into out (outsz bytes). */
-void dec_str(struct dec *d, char *out, size_t outsz);
+void meta_dec_str(struct dec *d, char *out, size_t outsz);
 /* Returns the next NUL-terminated string in place (valid only while the
  * txn lives) and its length; NULL on error. */
-const char *dec_strp(struct dec *d, size_t *len);
+const char *meta_dec_strp(struct dec *d, size_t *len);
 
 /* ---- transactions: the first error sticks ---- */
 
@@ -85,23 +86,23 @@ struct txn {
 };
 
 int meta_rc(int mdb_rc);
-int txn_begin(struct meta *m, struct txn *t, int write);
+int meta_txn_begin(struct meta *m, struct txn *t, int write);
 /* Records rc as the txn's error unless one is already recorded; returns the
  * recorded error. */
-int txn_fail(struct txn *t, int rc);
+int meta_txn_fail(struct txn *t, int rc);
 /* 1 when the key exists (v filled), 0 when absent or after an error. */
-int txn_get(struct txn *t, MDB_dbi dbi, const struct key *k, MDB_val *v);
-void txn_put(struct txn *t, MDB_dbi dbi, const struct key *k, const void *v,
-             size_t vlen);
-void txn_put_enc(struct txn *t, MDB_dbi dbi, const struct key *k,
-                 const struct enc *e);
+int meta_txn_get(struct txn *t, MDB_dbi dbi, const struct key *k, MDB_val *v);
+void meta_txn_put(struct txn *t, MDB_dbi dbi, const struct key *k,
+                  const void *v, size_t vlen);
+void meta_txn_put_enc(struct txn *t, MDB_dbi dbi, const struct key *k,
+                      const struct enc *e);
 /* Deleting an absent key is not an error. */
-void txn_del(struct txn *t, MDB_dbi dbi, const struct key *k);
+void meta_txn_del(struct txn *t, MDB_dbi dbi, const struct key *k);
 /* Commits (or aborts when an error was recorded); returns the error. */
-int txn_commit(struct txn *t);
-void txn_abort(struct txn *t);
+int meta_txn_commit(struct txn *t);
+void meta_txn_abort(struct txn *t);
 /* Ends a read txn; returns its recorded error. */
-int txn_end(struct txn *t);
+int meta_txn_end(struct txn *t);
 
 /* A forward walk over the keys that start with a prefix. */
 struct scan {
@@ -115,13 +116,13 @@ struct scan {
 };
 
 /* Starts at the first key >= from (NULL: the prefix itself). */
-void scan_open(struct txn *t, struct scan *s, MDB_dbi dbi,
-               const struct key *prefix, const struct key *from);
+void meta_scan_open(struct txn *t, struct scan *s, MDB_dbi dbi,
+                    const struct key *prefix, const struct key *from);
 /* 1 when positioned on a key with the prefix (s->k, s->v), else 0. */
-int scan_next(struct scan *s);
-/* Deletes the current item; the next scan_next returns its successor. */
-void scan_del(struct scan *s);
-void scan_close(struct scan *s);
+int meta_scan_next(struct scan *s);
+/* Deletes the current item; the next meta_scan_next returns its successor. */
+void meta_scan_del(struct scan *s);
+void meta_scan_close(struct scan *s);
 
 /* ---- rows ---- */
 
@@ -141,40 +142,43 @@ struct tag_row {
 	char digest[DIGEST_BUF];
 };
 
-int blob_row_get(struct txn *t, const char *digest, struct blob_row *r);
-void blob_row_put(struct txn *t, const char *digest, const struct blob_row *r);
-int manifest_row_get(struct txn *t, const char *repo, const char *digest,
-                     struct manifest_row *r);
-void manifest_row_put(struct txn *t, const char *repo, const char *digest,
-                      const struct manifest_row *r);
-int tag_row_get(struct txn *t, const char *repo, const char *tag,
-                struct tag_row *r);
-void tag_row_decode(struct txn *t, const MDB_val *v, struct tag_row *r);
-void tag_row_put(struct txn *t, const char *repo, const char *tag,
-                 const struct tag_row *r);
+int meta_blob_row_get(struct txn *t, const char *digest, struct blob_row *r);
+void meta_blob_row_put(struct txn *t, const char *digest,
+                       const struct blob_row *r);
+int meta_manifest_row_get(struct txn *t, const char *repo, const char *digest,
+                          struct manifest_row *r);
+void meta_manifest_row_put(struct txn *t, const char *repo, const char *digest,
+                           const struct manifest_row *r);
+int meta_tag_row_get(struct txn *t, const char *repo, const char *tag,
+                     struct tag_row *r);
+void meta_tag_row_decode(struct txn *t, const MDB_val *v, struct tag_row *r);
+void meta_tag_row_put(struct txn *t, const char *repo, const char *tag,
+                      const struct tag_row *r);
 /* 1 when repo may serve the blob. */
-int link_exists(struct txn *t, const char *repo, const char *digest);
+int meta_link_exists(struct txn *t, const char *repo, const char *digest);
 /* 1 when any key of dbi starts with repo\0. */
-int repo_has_rows(struct txn *t, MDB_dbi dbi, const char *repo);
+int meta_repo_has_rows(struct txn *t, MDB_dbi dbi, const char *repo);
 
 /* ---- refcounts and the gc queue ---- */
 
 uint64_t meta_due(const struct meta *m, uint64_t now);
-void gcq_add(struct txn *t, enum meta_gc_kind kind, const char *digest,
-             const char *repo, uint64_t due);
-void gcq_remove(struct txn *t, enum meta_gc_kind kind, const char *digest,
-                const char *repo, uint64_t due);
+void meta_gcq_add(struct txn *t, enum meta_gc_kind kind, const char *digest,
+                  const char *repo, uint64_t due);
+void meta_gcq_remove(struct txn *t, enum meta_gc_kind kind, const char *digest,
+                     const char *repo, uint64_t due);
 /* Adds delta to a count; a count reaching 0 queues the item at now+grace,
  * a count leaving 0 dequeues it. A missing row is ignored for decrements
  * and is RC_CORRUPT for increments. */
-void blob_ref_add(struct txn *t, const char *digest, int delta, uint64_t now);
-void manifest_ref_add(struct txn *t, const char *repo, const char *digest,
-                      int delta, uint64_t now);
+void meta_blob_ref_add(struct txn *t, const char *digest, int delta,
+                       uint64_t now);
+void meta_manifest_ref_add(struct txn *t, const char *repo, const char *digest,
+                           int delta, uint64_t now);
 /* Moves a queued item's due time to now + grace (never backwards). */
-void blob_row_touch(struct txn *t, const char *digest, struct blob_row *r,
-                    uint64_t now);
-void manifest_row_touch(struct txn *t, const char *repo, const char *digest,
-                        struct manifest_row *r, uint64_t now);
+void meta_blob_row_touch(struct txn *t, const char *digest, struct blob_row *r,
+                         uint64_t now);
+void meta_manifest_row_touch(struct txn *t, const char *repo,
+                             const char *digest, struct manifest_row *r,
+                             uint64_t now);
 
 /* strdup that returns NULL on NULL. */
 char *meta_strndup(const char *s, size_t n);

@@ -52,17 +52,17 @@ meta_tags_list(struct meta *m, const char *repo, const char *last, size_t n,
 	struct txn t;
 	size_t cap = 0;
 
-	if (txn_begin(m, &t, 0) != 0)
+	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
-	if (!repo_has_rows(&t, m->tags, repo) &&
-	    !repo_has_rows(&t, m->manifests, repo) &&
-	    !repo_has_rows(&t, m->links, repo))
-		txn_fail(&t, RC_NAME_UNKNOWN);
-	key_of(&prefix, repo, "", NULL);
+	if (!meta_repo_has_rows(&t, m->tags, repo) &&
+	    !meta_repo_has_rows(&t, m->manifests, repo) &&
+	    !meta_repo_has_rows(&t, m->links, repo))
+		meta_txn_fail(&t, RC_NAME_UNKNOWN);
+	meta_key_of(&prefix, repo, "", NULL);
 	if (last != NULL)
-		key_of(&from, repo, last, NULL);
-	scan_open(&t, &s, m->tags, &prefix, last != NULL ? &from : NULL);
-	while (n > 0 && scan_next(&s)) {
+		meta_key_of(&from, repo, last, NULL);
+	meta_scan_open(&t, &s, m->tags, &prefix, last != NULL ? &from : NULL);
+	while (n > 0 && meta_scan_next(&s)) {
 		const char *tag = (const char *)s.k.mv_data + prefix.len;
 		size_t len = s.k.mv_size - prefix.len;
 
@@ -74,12 +74,12 @@ meta_tags_list(struct meta *m, const char *repo, const char *last, size_t n,
 			break;
 		}
 		if (list_add(&res, &cap, tag, len) != 0) {
-			txn_fail(&t, -ENOMEM);
+			meta_txn_fail(&t, -ENOMEM);
 			break;
 		}
 	}
-	scan_close(&s);
-	if (txn_end(&t) != 0) {
+	meta_scan_close(&s);
+	if (meta_txn_end(&t) != 0) {
 		meta_list_free(&res);
 		return t.rc;
 	}
@@ -99,19 +99,19 @@ meta_catalog_list(struct meta *m, const char *last, size_t n,
 	size_t cap = 0;
 	int rc;
 
-	key_init(&seek);
-	if (txn_begin(m, &t, 0) != 0)
+	meta_key_init(&seek);
+	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
 	rc = mdb_cursor_open(t.txn, m->manifests, &c);
 	if (rc != MDB_SUCCESS) {
 		c = NULL;
-		txn_fail(&t, meta_rc(rc));
+		meta_txn_fail(&t, meta_rc(rc));
 	}
 	if (last != NULL) {
-		key_str(&seek, last);
-		key_byte(&seek, 1); /* just past every key of repo last */
+		meta_key_str(&seek, last);
+		meta_key_byte(&seek, 1); /* just past every key of repo last */
 		if (seek.bad)
-			txn_fail(&t, RC_BAD_REQUEST);
+			meta_txn_fail(&t, RC_BAD_REQUEST);
 	}
 	/* One cursor step per repository: each seek jumps over a repo's keys.
 	 */
@@ -128,13 +128,13 @@ meta_catalog_list(struct meta *m, const char *last, size_t n,
 		if (rc == MDB_NOTFOUND)
 			break;
 		if (rc != MDB_SUCCESS) {
-			txn_fail(&t, meta_rc(rc));
+			meta_txn_fail(&t, meta_rc(rc));
 			break;
 		}
 		name = k.mv_data;
 		nul = memchr(name, 0, k.mv_size);
 		if (nul == NULL) {
-			txn_fail(&t, RC_CORRUPT);
+			meta_txn_fail(&t, RC_CORRUPT);
 			break;
 		}
 		if (res.count == n) {
@@ -142,16 +142,16 @@ meta_catalog_list(struct meta *m, const char *last, size_t n,
 			break;
 		}
 		if (list_add(&res, &cap, name, (size_t)(nul - name)) != 0) {
-			txn_fail(&t, -ENOMEM);
+			meta_txn_fail(&t, -ENOMEM);
 			break;
 		}
-		key_init(&seek);
-		key_str(&seek, res.items[res.count - 1]);
-		key_byte(&seek, 1);
+		meta_key_init(&seek);
+		meta_key_str(&seek, res.items[res.count - 1]);
+		meta_key_byte(&seek, 1);
 	}
 	if (c != NULL)
 		mdb_cursor_close(c);
-	if (txn_end(&t) != 0) {
+	if (meta_txn_end(&t) != 0) {
 		meta_list_free(&res);
 		return t.rc;
 	}
@@ -182,17 +182,17 @@ referrer_decode(struct txn *t, const struct scan *s, size_t plen,
 
 	memset(it, 0, sizeof(*it));
 	if (dlen == 0 || dlen >= sizeof(it->digest)) {
-		txn_fail(t, RC_CORRUPT);
+		meta_txn_fail(t, RC_CORRUPT);
 		return 0;
 	}
 	memcpy(it->digest, (const char *)s->k.mv_data + plen, dlen);
-	dec_init(&d, &s->v);
-	it->size = dec_u64(&d);
-	dec_str(&d, it->media_type, sizeof(it->media_type));
-	dec_str(&d, it->artifact_type, sizeof(it->artifact_type));
-	ann = dec_strp(&d, &n);
+	meta_dec_init(&d, &s->v);
+	it->size = meta_dec_u64(&d);
+	meta_dec_str(&d, it->media_type, sizeof(it->media_type));
+	meta_dec_str(&d, it->artifact_type, sizeof(it->artifact_type));
+	ann = meta_dec_strp(&d, &n);
 	if (d.err) {
-		txn_fail(t, d.err);
+		meta_txn_fail(t, d.err);
 		return 0;
 	}
 	if (artifact_type != NULL && strcmp(artifact_type, it->artifact_type))
@@ -200,7 +200,7 @@ referrer_decode(struct txn *t, const struct scan *s, size_t plen,
 	if (n > 0) {
 		it->annotations_json = meta_strndup(ann, n);
 		if (it->annotations_json == NULL) {
-			txn_fail(t, -ENOMEM);
+			meta_txn_fail(t, -ENOMEM);
 			return 0;
 		}
 	}
@@ -218,11 +218,11 @@ meta_referrers_list(struct meta *m, const char *repo, const char *subject,
 	struct txn t;
 	size_t cap = 0;
 
-	if (txn_begin(m, &t, 0) != 0)
+	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
-	key_of(&prefix, repo, subject, "", NULL);
-	scan_open(&t, &s, m->referrers, &prefix, NULL);
-	while (scan_next(&s)) {
+	meta_key_of(&prefix, repo, subject, "", NULL);
+	meta_scan_open(&t, &s, m->referrers, &prefix, NULL);
+	while (meta_scan_next(&s)) {
 		if (!referrer_decode(&t, &s, prefix.len, artifact_type, &it))
 			continue;
 		if (res.count == cap) {
@@ -232,7 +232,7 @@ meta_referrers_list(struct meta *m, const char *repo, const char *subject,
 
 			if (items == NULL) {
 				free(it.annotations_json);
-				txn_fail(&t, -ENOMEM);
+				meta_txn_fail(&t, -ENOMEM);
 				break;
 			}
 			res.items = items;
@@ -240,8 +240,8 @@ meta_referrers_list(struct meta *m, const char *repo, const char *subject,
 		}
 		res.items[res.count++] = it;
 	}
-	scan_close(&s);
-	if (txn_end(&t) != 0) {
+	meta_scan_close(&s);
+	if (meta_txn_end(&t) != 0) {
 		meta_referrers_free(&res);
 		return t.rc;
 	}
@@ -294,12 +294,12 @@ meta_gcq_walk(struct meta *m, uint64_t until,
 	MDB_cursor_op op = MDB_FIRST;
 	int rc, stop = 0;
 
-	if (txn_begin(m, &t, 0) != 0)
+	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
 	rc = mdb_cursor_open(t.txn, m->gcq, &c);
 	if (rc != MDB_SUCCESS) {
 		c = NULL;
-		txn_fail(&t, meta_rc(rc));
+		meta_txn_fail(&t, meta_rc(rc));
 	}
 	while (t.rc == 0 && !stop) {
 		rc = mdb_cursor_get(c, &k, &v, op);
@@ -307,21 +307,21 @@ meta_gcq_walk(struct meta *m, uint64_t until,
 		if (rc == MDB_NOTFOUND)
 			break;
 		if (rc != MDB_SUCCESS) {
-			txn_fail(&t, meta_rc(rc));
+			meta_txn_fail(&t, meta_rc(rc));
 			break;
 		}
 		rc = gcq_decode(&k, &it);
 		if (rc != 0) {
-			txn_fail(&t, rc);
+			meta_txn_fail(&t, rc);
 			break;
 		}
 		if (it.due > until)
 			break;
 		stop = fn(&it, arg);
 		if (stop < 0)
-			txn_fail(&t, stop);
+			meta_txn_fail(&t, stop);
 	}
 	if (c != NULL)
 		mdb_cursor_close(c);
-	return txn_end(&t);
+	return meta_txn_end(&t);
 }

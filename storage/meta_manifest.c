@@ -28,7 +28,7 @@ key_tail(struct txn *t, const MDB_val *k, size_t plen, char out[DIGEST_BUF])
 	size_t n;
 
 	if (k->mv_size <= plen || k->mv_size - plen >= DIGEST_BUF) {
-		txn_fail(t, RC_CORRUPT);
+		meta_txn_fail(t, RC_CORRUPT);
 		out[0] = '\0';
 		return;
 	}
@@ -36,7 +36,7 @@ key_tail(struct txn *t, const MDB_val *k, size_t plen, char out[DIGEST_BUF])
 	memcpy(out, (const char *)k->mv_data + plen, n);
 	out[n] = '\0';
 	if (memchr(out, 0, n) != NULL)
-		txn_fail(t, RC_CORRUPT);
+		meta_txn_fail(t, RC_CORRUPT);
 }
 
 static int
@@ -44,7 +44,7 @@ fail_child(struct txn *t, int rc, const char *digest, char *missing)
 {
 	if (t->rc == 0 && missing != NULL)
 		copy_str(missing, DIGEST_BUF, digest);
-	return txn_fail(t, rc);
+	return meta_txn_fail(t, rc);
 }
 
 /* Every blob child must be linked in repo and every manifest child must
@@ -60,13 +60,13 @@ check_children(struct txn *t, const char *repo, const struct manifest_info *mi,
 		uint64_t stored;
 
 		if (c->is_manifest) {
-			if (!manifest_row_get(t, repo, c->digest, &mr))
+			if (!meta_manifest_row_get(t, repo, c->digest, &mr))
 				return fail_child(t, RC_MANIFEST_BLOB_UNKNOWN,
 				                  c->digest, missing);
 			stored = mr.size;
 		} else {
-			if (!link_exists(t, repo, c->digest) ||
-			    !blob_row_get(t, c->digest, &br))
+			if (!meta_link_exists(t, repo, c->digest) ||
+			    !meta_blob_row_get(t, c->digest, &br))
 				return fail_child(t, RC_MANIFEST_BLOB_UNKNOWN,
 				                  c->digest, missing);
 			stored = br.size;
@@ -99,25 +99,25 @@ bodyref_add(struct txn *t, const char *digest, int delta)
 	MDB_val v;
 	uint64_t n = 0;
 
-	key_of(&k, digest, NULL);
-	if (txn_get(t, t->m->bodyrefs, &k, &v)) {
-		dec_init(&d, &v);
-		n = dec_u64(&d);
+	meta_key_of(&k, digest, NULL);
+	if (meta_txn_get(t, t->m->bodyrefs, &k, &v)) {
+		meta_dec_init(&d, &v);
+		n = meta_dec_u64(&d);
 		if (d.err)
-			txn_fail(t, d.err);
+			meta_txn_fail(t, d.err);
 	}
 	if (delta < 0)
 		n = n > 0 ? n - 1 : 0;
 	else
 		n++;
 	if (n == 0) {
-		txn_del(t, t->m->bodyrefs, &k);
+		meta_txn_del(t, t->m->bodyrefs, &k);
 		return 0;
 	}
-	enc_init(&e);
-	enc_u64(&e, n);
-	txn_put_enc(t, t->m->bodyrefs, &k, &e);
-	enc_free(&e);
+	meta_enc_init(&e);
+	meta_enc_u64(&e, n);
+	meta_txn_put_enc(t, t->m->bodyrefs, &k, &e);
+	meta_enc_free(&e);
 	return n;
 }
 
@@ -128,14 +128,14 @@ referrer_put(struct txn *t, const struct meta_manifest_put *p)
 	struct key k;
 	struct enc e;
 
-	key_of(&k, p->repo, mi->subject, p->digest, NULL);
-	enc_init(&e);
-	enc_u64(&e, p->body_len);
-	enc_str(&e, mi->media_type);
-	enc_str(&e, mi->artifact_type);
-	enc_str(&e, mi->annotations_json);
-	txn_put_enc(t, t->m->referrers, &k, &e);
-	enc_free(&e);
+	meta_key_of(&k, p->repo, mi->subject, p->digest, NULL);
+	meta_enc_init(&e);
+	meta_enc_u64(&e, p->body_len);
+	meta_enc_str(&e, mi->media_type);
+	meta_enc_str(&e, mi->artifact_type);
+	meta_enc_str(&e, mi->annotations_json);
+	meta_txn_put_enc(t, t->m->referrers, &k, &e);
+	meta_enc_free(&e);
 }
 
 /* Adds delta to the count of every manifest of repo whose subject is
@@ -148,13 +148,13 @@ referrers_ref_add(struct txn *t, const char *repo, const char *digest,
 	struct scan s;
 	char ref[DIGEST_BUF];
 
-	key_of(&prefix, repo, digest, "", NULL);
-	scan_open(t, &s, t->m->referrers, &prefix, NULL);
-	while (scan_next(&s)) {
+	meta_key_of(&prefix, repo, digest, "", NULL);
+	meta_scan_open(t, &s, t->m->referrers, &prefix, NULL);
+	while (meta_scan_next(&s)) {
 		key_tail(t, &s.k, prefix.len, ref);
-		manifest_ref_add(t, repo, ref, delta, now);
+		meta_manifest_ref_add(t, repo, ref, delta, now);
 	}
-	scan_close(&s);
+	meta_scan_close(&s);
 }
 
 /* Stores a manifest new to repo: row, body, children, referrers entry and
@@ -175,13 +175,13 @@ manifest_insert(struct txn *t, const struct meta_manifest_put *p, uint64_t now)
 	copy_str(r.subject, sizeof(r.subject), mi->subject);
 	copy_str(r.artifact_type, sizeof(r.artifact_type), mi->artifact_type);
 	if (r.subject[0] != '\0' &&
-	    manifest_row_get(t, p->repo, r.subject, &sr))
+	    meta_manifest_row_get(t, p->repo, r.subject, &sr))
 		r.refcount = 1;
-	manifest_row_put(t, p->repo, p->digest, &r);
+	meta_manifest_row_put(t, p->repo, p->digest, &r);
 
-	key_of(&k, p->digest, NULL);
-	if (!txn_get(t, t->m->bodies, &k, &v))
-		txn_put(t, t->m->bodies, &k, p->body, p->body_len);
+	meta_key_of(&k, p->digest, NULL);
+	if (!meta_txn_get(t, t->m->bodies, &k, &v))
+		meta_txn_put(t, t->m->bodies, &k, p->body, p->body_len);
 	bodyref_add(t, p->digest, 1);
 
 	for (size_t i = 0; i < mi->n_children && t->rc == 0; i++) {
@@ -191,16 +191,16 @@ manifest_insert(struct txn *t, const struct meta_manifest_put *p, uint64_t now)
 		if (child_repeated(mi, i))
 			continue;
 		kind = c->is_manifest ? CHILD_MANIFEST : CHILD_BLOB;
-		key_of(&k, p->digest, c->digest, NULL);
-		enc_init(&e);
-		enc_bytes(&e, &kind, 1);
-		enc_u64(&e, (uint64_t)c->size);
-		txn_put_enc(t, t->m->children, &k, &e);
-		enc_free(&e);
+		meta_key_of(&k, p->digest, c->digest, NULL);
+		meta_enc_init(&e);
+		meta_enc_bytes(&e, &kind, 1);
+		meta_enc_u64(&e, (uint64_t)c->size);
+		meta_txn_put_enc(t, t->m->children, &k, &e);
+		meta_enc_free(&e);
 		if (c->is_manifest)
-			manifest_ref_add(t, p->repo, c->digest, 1, now);
+			meta_manifest_ref_add(t, p->repo, c->digest, 1, now);
 		else
-			blob_ref_add(t, c->digest, 1, now);
+			meta_blob_ref_add(t, c->digest, 1, now);
 	}
 	if (r.subject[0] != '\0')
 		referrer_put(t, p);
@@ -213,22 +213,22 @@ tag_move(struct txn *t, const char *repo, const char *tag, const char *digest,
          uint64_t now)
 {
 	struct tag_row tr;
-	int had = tag_row_get(t, repo, tag, &tr);
+	int had = meta_tag_row_get(t, repo, tag, &tr);
 
 	if (t->rc != 0)
 		return;
 	if (had && strcmp(tr.digest, digest) == 0) {
 		tr.pushed = now;
-		tag_row_put(t, repo, tag, &tr);
+		meta_tag_row_put(t, repo, tag, &tr);
 		return;
 	}
 	if (had)
-		manifest_ref_add(t, repo, tr.digest, -1, now);
+		meta_manifest_ref_add(t, repo, tr.digest, -1, now);
 	memset(&tr, 0, sizeof(tr));
 	tr.pushed = now;
 	copy_str(tr.digest, sizeof(tr.digest), digest);
-	tag_row_put(t, repo, tag, &tr);
-	manifest_ref_add(t, repo, digest, 1, now);
+	meta_tag_row_put(t, repo, tag, &tr);
+	meta_manifest_ref_add(t, repo, digest, 1, now);
 }
 
 int
@@ -241,23 +241,24 @@ meta_manifest_put(struct meta *m, const struct meta_manifest_put *p,
 
 	if (p->info == NULL || strlen(p->digest) >= DIGEST_BUF)
 		return RC_MANIFEST_INVALID;
-	if (txn_begin(m, &t, 1) != 0)
+	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
 	if (check_children(&t, p->repo, p->info, missing) != 0)
-		return txn_commit(&t);
-	existed = manifest_row_get(&t, p->repo, p->digest, &r);
+		return meta_txn_commit(&t);
+	existed = meta_manifest_row_get(&t, p->repo, p->digest, &r);
 	if (!existed)
 		manifest_insert(&t, p, now);
 	if (p->tag != NULL)
 		tag_move(&t, p->repo, p->tag, p->digest, now);
 	/* Pushed by digest and referenced by nothing: collectable. */
-	if (!existed && manifest_row_get(&t, p->repo, p->digest, &r) &&
+	if (!existed && meta_manifest_row_get(&t, p->repo, p->digest, &r) &&
 	    r.refcount == 0 && r.gc_due == 0) {
 		r.gc_due = meta_due(m, now);
-		gcq_add(&t, META_GC_MANIFEST, p->digest, p->repo, r.gc_due);
-		manifest_row_put(&t, p->repo, p->digest, &r);
+		meta_gcq_add(&t, META_GC_MANIFEST, p->digest, p->repo,
+		             r.gc_due);
+		meta_manifest_row_put(&t, p->repo, p->digest, &r);
 	}
-	return txn_commit(&t);
+	return meta_txn_commit(&t);
 }
 
 int
@@ -273,41 +274,41 @@ meta_manifest_get(struct meta *m, const char *repo, const char *ref,
 	const char *digest = ref;
 
 	memset(&res, 0, sizeof(res));
-	if (txn_begin(m, &t, 0) != 0)
+	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
 	if (strchr(ref, ':') == NULL) {
-		if (!tag_row_get(&t, repo, ref, &tr))
+		if (!meta_tag_row_get(&t, repo, ref, &tr))
 			goto unknown;
 		digest = tr.digest;
 	}
 	if (strlen(digest) >= sizeof(res.digest) ||
-	    !manifest_row_get(&t, repo, digest, &r))
+	    !meta_manifest_row_get(&t, repo, digest, &r))
 		goto unknown;
 	copy_str(res.digest, sizeof(res.digest), digest);
 	copy_str(res.media_type, sizeof(res.media_type), r.media_type);
 	res.size = r.size;
 	res.queued = r.gc_due != 0;
 	if (want_body) {
-		key_of(&k, digest, NULL);
-		if (!txn_get(&t, m->bodies, &k, &v)) {
-			txn_fail(&t, RC_CORRUPT);
+		meta_key_of(&k, digest, NULL);
+		if (!meta_txn_get(&t, m->bodies, &k, &v)) {
+			meta_txn_fail(&t, RC_CORRUPT);
 		} else {
 			res.body = malloc(v.mv_size > 0 ? v.mv_size : 1);
 			if (res.body == NULL)
-				txn_fail(&t, -ENOMEM);
+				meta_txn_fail(&t, -ENOMEM);
 			else
 				memcpy(res.body, v.mv_data, v.mv_size);
 		}
 	}
-	if (txn_end(&t) != 0) {
+	if (meta_txn_end(&t) != 0) {
 		free(res.body);
 		return t.rc;
 	}
 	*out = res;
 	return 0;
 unknown:
-	txn_fail(&t, RC_MANIFEST_UNKNOWN);
-	return txn_end(&t);
+	meta_txn_fail(&t, RC_MANIFEST_UNKNOWN);
+	return meta_txn_end(&t);
 }
 
 int
@@ -317,16 +318,16 @@ meta_touch_manifest(struct meta *m, const char *repo, const char *digest,
 	struct manifest_row r;
 	struct txn t;
 
-	if (txn_begin(m, &t, 1) != 0)
+	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
-	if (!manifest_row_get(&t, repo, digest, &r)) {
-		txn_fail(&t, RC_MANIFEST_UNKNOWN);
-		return txn_end(&t);
+	if (!meta_manifest_row_get(&t, repo, digest, &r)) {
+		meta_txn_fail(&t, RC_MANIFEST_UNKNOWN);
+		return meta_txn_end(&t);
 	}
 	if (r.gc_due == 0)
-		return txn_end(&t); /* nothing to move: no write */
-	manifest_row_touch(&t, repo, digest, &r, now);
-	return txn_commit(&t);
+		return meta_txn_end(&t); /* nothing to move: no write */
+	meta_manifest_row_touch(&t, repo, digest, &r, now);
+	return meta_txn_commit(&t);
 }
 
 /* Removes every tag of repo that points at digest. */
@@ -337,14 +338,14 @@ tags_drop(struct txn *t, const char *repo, const char *digest)
 	struct scan s;
 	struct tag_row tr;
 
-	key_of(&prefix, repo, "", NULL);
-	scan_open(t, &s, t->m->tags, &prefix, NULL);
-	while (scan_next(&s)) {
-		tag_row_decode(t, &s.v, &tr);
+	meta_key_of(&prefix, repo, "", NULL);
+	meta_scan_open(t, &s, t->m->tags, &prefix, NULL);
+	while (meta_scan_next(&s)) {
+		meta_tag_row_decode(t, &s.v, &tr);
 		if (t->rc == 0 && strcmp(tr.digest, digest) == 0)
-			scan_del(&s);
+			meta_scan_del(&s);
 	}
-	scan_close(&s);
+	meta_scan_close(&s);
 }
 
 /* Takes back the counts a manifest of repo gave its children; removes the
@@ -358,23 +359,23 @@ children_release(struct txn *t, const char *repo, const char *digest, int drop,
 	char child[DIGEST_BUF];
 	int is_manifest;
 
-	key_of(&prefix, digest, "", NULL);
-	scan_open(t, &s, t->m->children, &prefix, NULL);
-	while (scan_next(&s)) {
+	meta_key_of(&prefix, digest, "", NULL);
+	meta_scan_open(t, &s, t->m->children, &prefix, NULL);
+	while (meta_scan_next(&s)) {
 		if (s.v.mv_size < 1) {
-			txn_fail(t, RC_CORRUPT);
+			meta_txn_fail(t, RC_CORRUPT);
 			break;
 		}
 		is_manifest = *(const char *)s.v.mv_data == CHILD_MANIFEST;
 		key_tail(t, &s.k, prefix.len, child);
 		if (drop)
-			scan_del(&s);
+			meta_scan_del(&s);
 		if (is_manifest)
-			manifest_ref_add(t, repo, child, -1, now);
+			meta_manifest_ref_add(t, repo, child, -1, now);
 		else
-			blob_ref_add(t, child, -1, now);
+			meta_blob_ref_add(t, child, -1, now);
 	}
-	scan_close(&s);
+	meta_scan_close(&s);
 }
 
 int
@@ -386,29 +387,29 @@ meta_manifest_delete(struct meta *m, const char *repo, const char *digest,
 	struct key k;
 	int last;
 
-	if (txn_begin(m, &t, 1) != 0)
+	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
-	if (!manifest_row_get(&t, repo, digest, &r)) {
-		txn_fail(&t, RC_MANIFEST_UNKNOWN);
-		return txn_commit(&t);
+	if (!meta_manifest_row_get(&t, repo, digest, &r)) {
+		meta_txn_fail(&t, RC_MANIFEST_UNKNOWN);
+		return meta_txn_commit(&t);
 	}
 	tags_drop(&t, repo, digest);
-	key_of(&k, repo, digest, NULL);
-	txn_del(&t, m->manifests, &k);
+	meta_key_of(&k, repo, digest, NULL);
+	meta_txn_del(&t, m->manifests, &k);
 	if (r.gc_due != 0)
-		gcq_remove(&t, META_GC_MANIFEST, digest, repo, r.gc_due);
+		meta_gcq_remove(&t, META_GC_MANIFEST, digest, repo, r.gc_due);
 	if (r.subject[0] != '\0') {
-		key_of(&k, repo, r.subject, digest, NULL);
-		txn_del(&t, m->referrers, &k);
+		meta_key_of(&k, repo, r.subject, digest, NULL);
+		meta_txn_del(&t, m->referrers, &k);
 	}
 	last = bodyref_add(&t, digest, -1) == 0;
 	children_release(&t, repo, digest, last, now);
 	referrers_ref_add(&t, repo, digest, -1, now);
 	if (last) {
-		key_of(&k, digest, NULL);
-		txn_del(&t, m->bodies, &k);
+		meta_key_of(&k, digest, NULL);
+		meta_txn_del(&t, m->bodies, &k);
 	}
-	return txn_commit(&t);
+	return meta_txn_commit(&t);
 }
 
 int
@@ -418,16 +419,16 @@ meta_tag_delete(struct meta *m, const char *repo, const char *tag, uint64_t now)
 	struct txn t;
 	struct key k;
 
-	if (txn_begin(m, &t, 1) != 0)
+	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
-	if (!tag_row_get(&t, repo, tag, &tr)) {
-		txn_fail(&t, RC_MANIFEST_UNKNOWN);
-		return txn_commit(&t);
+	if (!meta_tag_row_get(&t, repo, tag, &tr)) {
+		meta_txn_fail(&t, RC_MANIFEST_UNKNOWN);
+		return meta_txn_commit(&t);
 	}
-	key_of(&k, repo, tag, NULL);
-	txn_del(&t, m->tags, &k);
-	manifest_ref_add(&t, repo, tr.digest, -1, now);
-	return txn_commit(&t);
+	meta_key_of(&k, repo, tag, NULL);
+	meta_txn_del(&t, m->tags, &k);
+	meta_manifest_ref_add(&t, repo, tr.digest, -1, now);
+	return meta_txn_commit(&t);
 }
 
 int
@@ -437,11 +438,11 @@ meta_manifest_refcount(struct meta *m, const char *repo, const char *digest,
 	struct manifest_row r;
 	struct txn t;
 
-	if (txn_begin(m, &t, 0) != 0)
+	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
-	if (!manifest_row_get(&t, repo, digest, &r))
-		txn_fail(&t, RC_MANIFEST_UNKNOWN);
-	if (txn_end(&t) != 0)
+	if (!meta_manifest_row_get(&t, repo, digest, &r))
+		meta_txn_fail(&t, RC_MANIFEST_UNKNOWN);
+	if (meta_txn_end(&t) != 0)
 		return t.rc;
 	*refcount = r.refcount;
 	return 0;
