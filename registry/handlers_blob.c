@@ -193,8 +193,14 @@ h_uploads_post_start(struct req *r)
 	uint64_t size;
 	int rc;
 
-	if (mount != NULL && digest_check(mount) == RC_OK &&
-	    (from == NULL || name_is_valid(from))) {
+	if (mount != NULL) {
+		rc = digest_check(mount);
+		if (rc == RC_OK && from != NULL && !name_is_valid(from))
+			rc = RC_NAME_INVALID;
+		if (rc != RC_OK) {
+			reply_error(r, rc, "mount");
+			return;
+		}
 		rc = meta_blob_mount(r->app->meta, r->name, mount, from, now_s(),
 				     &size);
 		if (rc == RC_OK) {

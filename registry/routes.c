@@ -72,6 +72,21 @@ is_uuid(const char *s)
 	return 1;
 }
 
+/* A manifest reference with ':' is a digest. One of a known algorithm that
+ * fails is a bad digest (or an unsupported algorithm); anything else was
+ * meant as a tag and is not a valid one. */
+static int
+manifest_ref_error(const char *ref, int rc)
+{
+	static const char *const known[] = {"sha256:", "sha384:", "sha512:",
+					    "blake3:"};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strncmp(ref, known[i], strlen(known[i])) == 0)
+			return rc;
+	return RC_TAG_INVALID;
+}
+
 /* The rightmost occurrence of marker in path whose remainder holds no '/'. */
 static const char *
 find_suffix(const char *path, const char *marker)
@@ -177,8 +192,7 @@ route_parse(const char *url, enum route_kind *kind, char *name, size_t namelen,
 		if (strchr(rest, ':') != NULL) {
 			int rc = digest_check(rest);
 			if (rc != RC_OK)
-				return rc == RC_UNSUPPORTED ? RC_UNSUPPORTED
-							    : RC_DIGEST_INVALID;
+				return manifest_ref_error(rest, rc);
 		} else if (!tag_is_valid(rest)) {
 			return RC_TAG_INVALID;
 		}
