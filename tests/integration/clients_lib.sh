@@ -30,6 +30,7 @@ export REGISTRY_AUTH_FILE=$T/home/auth.json
 export CONTAINERS_REGISTRIES_CONF=$T/home/registries.conf
 export XDG_RUNTIME_DIR=$T/xdg
 printf 'unqualified-search-registries = []\n' >"$CONTAINERS_REGISTRIES_CONF"
+printf '{"auths":{}}\n' >"$REGISTRY_AUTH_FILE"
 printf '{"default":[{"type":"insecureAcceptAnything"}]}\n' >"$T/home/policy.json"
 POLICY=$T/home/policy.json
 
@@ -70,11 +71,23 @@ clients_cleanup() {
 	stop_pid "$DIST_PID" 5
 	DIST_PID=
 	umount_under_t
+	# KEEP_LOGS=DIR keeps the registry's, daemons' and clients' logs.
+	if [ -n "${KEEP_LOGS:-}" ]; then
+		mkdir -p "$KEEP_LOGS"
+		cp "$T"/*.log "$T"/ctd/*.log "$KEEP_LOGS"/ 2>/dev/null
+	fi
 	# vfs/native storage may hold read-only directories.
 	[ -d "$T" ] && chmod -R u+w "$T" 2>/dev/null
 	return 0
 }
 cleanup_fns+=(clients_cleanup)
+
+# tail_msg FILE [LINES]: the last non-empty LINES (1) of FILE on one line,
+# keeping the end (where clients put the server's answer), at most 400 chars.
+tail_msg() {
+	grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -n "${2:-1}" | tr '\n' ' ' |
+		sed 's/ *$//' | tail -c 400
+}
 
 # ---------------------------------------------------------------- registry
 

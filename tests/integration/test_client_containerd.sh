@@ -20,7 +20,7 @@ run() {
 }
 c() { run ctr -a "$CTD_SOCK" -n berth-test "$@"; }
 cq() { timeout 60 ctr -a "$CTD_SOCK" -n berth-test "$@" 2>>"$T/clients.log"; }
-why() { echo "$1 (ctr: $(grep -v '^\s*$' "$T/last.out" | tail -n 1 | cut -c1-300))"; }
+why() { echo "$1 (ctr: $(tail_msg "$T/last.out"))"; }
 sk() { run skopeo --policy "$POLICY" copy --dest-tls-verify=false "$@"; }
 # image_digest REF: target digest in `ctr images ls`.
 image_digest() { cq images ls | awk -v r="$1" '$1 == r { print $3 }'; }
@@ -47,13 +47,13 @@ APP_TOP=${APP_LAYERS##* }
 make_oci_index "$L" multi "content amd64" "content arm64" || { fail "ctr.build_index"; exit 1; }
 if ! sk "oci:$L:app" "docker://$REG/sk/img:v1" || ! sk --all "oci:$L:multi" "docker://$REG/sk/multi:v1" ||
 	! sk --format v2s2 "oci:$L:app" "docker://$REG/sk/docker:v1"; then
-	fail "ctr.seed: skopeo copy failed: $(tail -n 1 "$T/last.out")"
+	fail "ctr.seed: skopeo copy failed: $(tail_msg "$T/last.out")"
 	exit 1
 fi
 DOCKER_V2=$(reg_head_digest sk/docker v1)
 
 if ! start_containerd; then
-	fail "ctr.containerd_start: $(grep -E 'level=(fatal|error)' "$T/ctd/containerd.log" | tail -n 1 | cut -c1-300)"
+	fail "ctr.containerd_start: $(grep -E 'level=(fatal|error)' "$T/ctd/containerd.log" | tail -n 1 | tail -c 400)"
 	exit 1
 fi
 
@@ -143,5 +143,4 @@ if c images pull --plain-http "$REG/sk/multi@$IDX_AMD64"; then
 else
 	fail "ctr.pull_by_digest: $(why 'ctr images pull @digest failed')"
 fi
-[ -n "${KEEP_LOG:-}" ] && cp "$T/clients.log" "$KEEP_LOG"
 exit 0

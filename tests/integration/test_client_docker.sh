@@ -14,7 +14,7 @@ d() {
 	cat "$T/last.out" >>"$T/docker.log"
 	return $rc
 }
-why() { echo "$1 (docker: $(tail -n 2 "$T/last.out" | tr '\n' ' ' | cut -c1-300))"; }
+why() { echo "$1 (docker: $(tail_msg "$T/last.out" 2))"; }
 push_digest() { sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\) size.*/\1/p' "$T/last.out" | tail -n 1; }
 image_id() { timeout 30 "$DOCKER" image inspect -f '{{.Id}}' "$1" 2>/dev/null; }
 # container_file IMAGE PATH: PATH's content, read through docker create +
@@ -47,12 +47,12 @@ CFG=$IMG_CONFIG_DIGEST BIG=$IMG_BIG_DIGEST
 make_oci_index "$L" multi "content amd64" "content arm64" || { fail "docker.build_index"; exit 1; }
 if ! timeout 120 skopeo --policy "$POLICY" copy "oci:$L:app" "docker-archive:$T/app.tar:ci/app:v1" \
 	>>"$T/skopeo.log" 2>&1; then
-	fail "docker.build_archive: $(tail -n 1 "$T/skopeo.log")"
+	fail "docker.build_archive: $(tail_msg "$T/skopeo.log")"
 	exit 1
 fi
 
 if ! start_dockerd; then
-	fail "docker.dockerd_start: $(grep -E 'level=(fatal|error)' "$T/dockerd.log" | tail -n 1 | cut -c1-300)"
+	fail "docker.dockerd_start: $(grep -E 'level=(fatal|error)' "$T/dockerd.log" | tail -n 1 | tail -c 400)"
 	exit 1
 fi
 
@@ -140,6 +140,6 @@ if timeout 120 skopeo --policy "$POLICY" copy --all --dest-tls-verify=false \
 		fail "docker.pull_index_arm64: $(why 'docker pull --platform linux/arm64 failed')"
 	fi
 else
-	fail "docker.index_push: skopeo copy --all failed: $(tail -n 1 "$T/skopeo.log")"
+	fail "docker.index_push: skopeo copy --all failed: $(tail_msg "$T/skopeo.log")"
 fi
 exit 0

@@ -23,7 +23,7 @@ run() {
 }
 bd() { run buildah "${BSTORE[@]}" "$@"; }
 pd() { run podman "${PSTORE[@]}" "$@"; }
-why() { echo "$1 ($(tail -n 1 "$T/last.err" | cut -c1-300))"; }
+why() { echo "$1 ($(tail_msg "$T/last.err"))"; }
 # pd_file IMAGE PATH: PATH's content through podman image mount.
 pd_file() {
 	local m
@@ -144,5 +144,4 @@ if pd manifest create pd/list && pd manifest add "${NV[@]}" pd/list "docker://$I
 else
 	fail "podman.manifest_push: $(why 'podman manifest create/add/push failed')"
 fi
-[ -n "${KEEP_LOG:-}" ] && cp "$T/clients.log" "$KEEP_LOG"
 exit 0

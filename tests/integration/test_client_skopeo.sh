@@ -17,7 +17,7 @@ sk() {
 	timeout 120 skopeo --policy "$POLICY" "$@" >>"$T/skopeo.log" 2>&1
 }
 skq() { timeout 60 skopeo --policy "$POLICY" "$@" 2>>"$T/skopeo.log"; }
-why() { echo "$1 (skopeo: $(tail -n 1 "$T/skopeo.log" | cut -c1-300))"; }
+why() { echo "$1 (skopeo: $(tail_msg "$T/skopeo.log"))"; }
 
 if ! start_registry; then
 	fail "skopeo.registry_start: $REGISTRY_UNDER_TEST did not answer"
