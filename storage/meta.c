@@ -3,6 +3,7 @@
 #include "storage/meta_internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -251,6 +252,63 @@ meta_rc(int mdb_rc)
 	return RC_DB;
 }
 
+/* This thread's cached read txn: which environment it belongs to (meta ids
+ * are never reused, so a stale entry is recognised and dropped) and whether
+ * it is in use (a read nested in another read gets a txn of its own). */
+static __thread struct {
+	uint64_t meta_id;
+	MDB_txn *txn;
+	int busy;
+} tls_reader;
+
+static atomic_uint_fast64_t next_meta_id = 1;
+
+/* Beyond this many cached readers (threads), reads fall back to plain
+ * begin/abort so the reader table is never exhausted by caching. */
+#define MAX_CACHED_READERS 256
+
+static int
+reader_begin(struct meta *m, struct txn *t)
+{
+	int rc;
+
+	if (tls_reader.meta_id == m->id && tls_reader.txn != NULL &&
+	    !tls_reader.busy) {
+		rc = mdb_txn_renew(tls_reader.txn);
+		if (rc == MDB_SUCCESS) {
+			t->txn = tls_reader.txn;
+			t->cached = 1;
+			tls_reader.busy = 1;
+			return MDB_SUCCESS;
+		}
+		tls_reader.txn = NULL; /* freed by meta_close */
+	}
+	rc = mdb_txn_begin(m->env, NULL, MDB_RDONLY, &t->txn);
+	if (rc != MDB_SUCCESS || tls_reader.busy ||
+	    (tls_reader.meta_id == m->id && tls_reader.txn != NULL))
+		return rc;
+	pthread_mutex_lock(&m->readers_lock);
+	if (m->n_readers < MAX_CACHED_READERS) {
+		if (m->n_readers == m->cap_readers) {
+			size_t cap = m->cap_readers ? m->cap_readers * 2 : 16;
+			MDB_txn **nr = realloc(m->readers, cap * sizeof(*nr));
+			if (nr != NULL) {
+				m->readers = nr;
+				m->cap_readers = cap;
+			}
+		}
+		if (m->n_readers < m->cap_readers) {
+			m->readers[m->n_readers++] = t->txn;
+			tls_reader.meta_id = m->id;
+			tls_reader.txn = t->txn;
+			tls_reader.busy = 1;
+			t->cached = 1;
+		}
+	}
+	pthread_mutex_unlock(&m->readers_lock);
+	return MDB_SUCCESS;
+}
+
 int
 meta_txn_begin(struct meta *m, struct txn *t, int write)
 {
@@ -258,7 +316,11 @@ meta_txn_begin(struct meta *m, struct txn *t, int write)
 
 	t->m = m;
 	t->txn = NULL;
-	rc = mdb_txn_begin(m->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	t->cached = 0;
+	if (write)
+		rc = mdb_txn_begin(m->env, NULL, 0, &t->txn);
+	else
+		rc = reader_begin(m, t);
 	t->rc = meta_rc(rc);
 	if (rc != MDB_SUCCESS)
 		t->txn = NULL;
@@ -356,6 +418,10 @@ meta_txn_commit(struct txn *t)
 
 	if (t->txn == NULL)
 		return t->rc;
+	if (t->cached) { /* a read txn: nothing to commit */
+		meta_txn_abort(t);
+		return t->rc;
+	}
 	if (t->rc != 0) {
 		mdb_txn_abort(t->txn);
 		t->txn = NULL;
@@ -370,9 +436,14 @@ meta_txn_commit(struct txn *t)
 void
 meta_txn_abort(struct txn *t)
 {
-	if (t->txn != NULL)
+	if (t->txn != NULL && t->cached) {
+		mdb_txn_reset(t->txn);
+		tls_reader.busy = 0;
+	} else if (t->txn != NULL) {
 		mdb_txn_abort(t->txn);
+	}
 	t->txn = NULL;
+	t->cached = 0;
 }
 
 int
@@ -844,6 +915,8 @@ meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return -ENOMEM;
+	m->id = atomic_fetch_add(&next_meta_id, 1);
+	pthread_mutex_init(&m->readers_lock, NULL);
 	m->grace = opt != NULL && opt->gc_grace != 0 ? opt->gc_grace
 	                                             : DEFAULT_GRACE;
 	rc = mdb_env_create(&m->env);
@@ -894,6 +967,12 @@ meta_close(struct meta *m)
 {
 	if (m == NULL)
 		return;
+	for (size_t i = 0; i < m->n_readers; i++)
+		mdb_txn_abort(m->readers[i]);
+	free(m->readers);
+	if (tls_reader.meta_id == m->id)
+		tls_reader.txn = NULL;
+	pthread_mutex_destroy(&m->readers_lock);
 	if (m->env != NULL)
 		mdb_env_close(m->env);
 	free(m);

@@ -6,6 +6,7 @@
 #define BERTH_STORAGE_META_INTERNAL_H
 
 #include <lmdb.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,13 @@ struct meta {
 	MDB_dbi uploads;
 	MDB_dbi gcq;
 	MDB_dbi info; /* the "meta" database */
+	/* Read txns kept reset between uses, one per thread, so a read
+	 * renews its own reader slot instead of taking LMDB's reader-table
+	 * lock. All are listed here so meta_close can free them. */
+	uint64_t id;
+	pthread_mutex_t readers_lock;
+	MDB_txn **readers;
+	size_t n_readers, cap_readers;
 };
 
 /* ---- keys ---- */
@@ -83,6 +91,7 @@ struct txn {
 	struct meta *m;
 	MDB_txn *txn;
 	int rc;
+	int cached; /* txn is this thread's cached reader: reset, not abort */
 };
 
 int meta_rc(int mdb_rc);
