@@ -39,10 +39,10 @@ trap 'exit 143' TERM INT
 
 # stop_pid PID SECONDS: TERM, bounded wait, then KILL.
 stop_pid() {
-	local pid=$1 secs=${2:-10} i
+	local pid=$1 secs=${2:-10}
 	[ -n "$pid" ] || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 1 $((secs * 10))); do
+	for _ in $(seq 1 $((secs * 10))); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -94,11 +94,10 @@ tail_msg() {
 # start_distribution: Debian's docker-registry (CNCF distribution 2.8) with
 # filesystem storage in $T/dist and deletes enabled.
 start_distribution() {
-	local attempt
 	# A port free when probed can still be taken by an outgoing connection
 	# before the bind (free_port's range overlaps the ephemeral ports), so
 	# try a few.
-	for attempt in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		PORT=$(free_port)
 		REG=127.0.0.1:$PORT
 		URL=http://$REG
@@ -345,8 +344,7 @@ oci_layout_file() {
 
 # wait_for CMD...: retries CMD for up to WAIT_SECS (30) seconds.
 wait_for() {
-	local i
-	for i in $(seq 1 $((${WAIT_SECS:-30} * 5))); do
+	for _ in $(seq 1 $((${WAIT_SECS:-30} * 5))); do
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.2
 	done

@@ -30,7 +30,7 @@ mounted_file() {
 	mkdir -p "$m"
 	c images mount ${3:+--platform "$3"} "$1" "$m" || return 1
 	out=$(cat "$m/$2" 2>/dev/null)
-	c images unmount "$m"
+	c images unmount --rm "$m"
 	printf '%s' "$out"
 }
 # layer_file DIGEST PATH: PATH's content inside a layer blob of the content store.
@@ -90,7 +90,7 @@ server = "http://$REG"
 [host."http://$REG"]
   capabilities = ["pull", "resolve", "push"]
 EOF
-c images rm --sync "$IMG" "$REG/ct/img:v1"
+c images rm --sync "$IMG"
 if cq content get "$APP_TOP" >/dev/null 2>&1; then
 	fail "ctr.gc_before_hosts_pull: layer still in the content store after images rm --sync"
 fi

@@ -116,6 +116,14 @@ else
 	fail "docker.pull: $(why 'docker pull failed')"
 fi
 
+# A missing tag: docker shows the registry's OCI error code.
+if d pull "$REG/ci/app:missing"; then
+	fail "docker.pull_missing_tag: pull of a missing tag succeeded"
+else
+	expect_eq docker.pull_missing_tag yes \
+		"$(grep -q 'manifest unknown' "$T/last.out" && echo yes || tail_msg "$T/last.out")"
+fi
+
 # Pull by digest (what a Deployment pinned to a digest does).
 d rmi "$IMG"
 if d pull "$REG/ci/other@$P"; then

@@ -24,6 +24,17 @@ if ! start_registry; then
 	exit 1
 fi
 
+# skopeo (like podman and buildah) with --tls-verify=false tries HTTPS
+# first: a TLS hello on the plain port must fail fast and leave the
+# server answering plain HTTP.
+t0=$SECONDS
+if timeout 10 curl -sk --max-time 8 -o /dev/null "https://$REG/v2/" 2>/dev/null; then
+	fail "skopeo.https_probe: HTTPS answered on the plain HTTP port"
+else
+	expect_eq skopeo.https_probe_fast "fast 200" \
+		"$([ $((SECONDS - t0)) -le 3 ] && echo fast || echo slow) $(reg_code GET /v2/)"
+fi
+
 L=$T/layout
 make_oci_image "$L" app "hello from skopeo" || { fail "skopeo.build_image"; exit 1; }
 APP=$IMG_MANIFEST_DIGEST APP_CFG=$IMG_CONFIG_DIGEST APP_LAYERS=$IMG_LAYERS
