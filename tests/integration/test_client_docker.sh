@@ -150,4 +150,32 @@ if timeout 120 skopeo --policy "$POLICY" copy --all --dest-tls-verify=false \
 else
 	fail "docker.index_push: skopeo copy --all failed: $(tail_msg "$T/skopeo.log")"
 fi
+
+# docker build FROM an image in the registry (COPY and LABEL only: nothing
+# runs), with the classic builder and with BuildKit, then push: only the new
+# layer is uploaded, the base layers are already there.
+mkdir -p "$T/ctx"
+printf 'FROM %s\nCOPY built.txt /built.txt\nLABEL org.example.ci=yes\n' "$REG/ci/app:v1" >"$T/ctx/Dockerfile"
+for b in classic:0 buildkit:1; do
+	name=${b%%:*} tag=$REG/ci/built:$name
+	printf 'built by docker %s\n' "$name" >"$T/ctx/built.txt"
+	if DOCKER_BUILDKIT=${b#*:} d build -t "$tag" "$T/ctx"; then
+		if d push "$tag"; then
+			BP=$(push_digest)
+			expect_eq "docker.build_${name}_push_digest" "$BP" "$(reg_head_digest ci/built "$name")"
+			expect_eq "docker.build_${name}_push_uploads" 1 "$(grep -c ': Pushed' "$T/last.out")"
+			d rmi "$tag"
+			if d pull "$REG/ci/built@$BP"; then
+				expect_eq "docker.build_${name}_pull_files" "built by docker $name|hello from docker" \
+					"$(container_file "$REG/ci/built@$BP" built.txt)|$(container_file "$REG/ci/built@$BP" hello.txt)"
+			else
+				fail "docker.build_${name}_pull: $(why 'docker pull failed')"
+			fi
+		else
+			fail "docker.build_${name}_push: $(why 'docker push failed')"
+		fi
+	else
+		fail "docker.build_$name: $(why 'docker build failed')"
+	fi
+done
 exit 0
