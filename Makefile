@@ -31,8 +31,9 @@ UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 TOOL_SRC := $(wildcard tests/bench/*.c)
 TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all run test check bench clean fmt fmt-check lint deps deps-test deps-bench unit install
+.PHONY: all bin run test check bench clean fmt fmt-check lint deps deps-test deps-bench unit install
 all: $(BUILD)/berth $(UNIT_BIN) $(TOOL_BIN)
+bin: $(BUILD)/berth
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -65,7 +66,7 @@ deps-bench:
 
 # Builds, then starts the registry on 127.0.0.1:5000 with ./data.
 run: deps
-	$(MAKE) MODE=release build/release/berth
+	$(MAKE) MODE=release bin
 	build/release/berth serve --listen 127.0.0.1:5000 --data ./data
 
 # Every test: unit (cmocka), HTTP API (curl), real clients.
@@ -98,11 +99,9 @@ fmt:
 fmt-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
-install: build/release/berth
+install:
+	$(MAKE) MODE=release bin
 	install -D -m 0755 build/release/berth $(DESTDIR)/usr/local/bin/berth
-
-build/release/berth:
-	$(MAKE) MODE=release $@
 
 clean:
 	rm -rf build
