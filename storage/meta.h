@@ -7,6 +7,8 @@
  *   manifests  repo\0digest -> media type, size, created, subject,
  *                              artifactType, refcount, gc_due
  *   bodies     digest -> manifest bytes
+ *   bodyrefs   digest -> number of repos holding a manifests row for it
+ *              (the last holder's delete removes body and children)
  *   children   parent\0child -> kind (blob|manifest), size
  *   tags       repo\0tag -> digest, pushed, last_pulled, expires
  *   referrers  repo\0subject\0referrer -> media type, size, artifactType,
