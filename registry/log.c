@@ -73,6 +73,8 @@ log_access(struct req *r)
 		json_object_set_new(o, "name", json_string(r->name));
 	if (r->ref[0])
 		json_object_set_new(o, "ref", json_string(r->ref));
+	if (r->uuid[0])
+		json_object_set_new(o, "upload", json_string(r->uuid));
 	json_object_set_new(o, "status", json_integer(r->status));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes_out));
 	json_object_set_new(o, "us",

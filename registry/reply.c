@@ -10,6 +10,7 @@
 
 #include "common/rc.h"
 #include "registry/http.h"
+#include "storage/blob.h"
 
 static const struct {
 	int rc;
@@ -87,6 +88,11 @@ req_query(struct req *r, const char *name)
 void
 reply(struct req *r, unsigned status, struct MHD_Response *resp)
 {
+	/* The client may send its next request on this upload (on another
+	 * connection) as soon as it reads the answer: give the upload back
+	 * before the answer can leave. */
+	blob_upload_release(r->up);
+	r->up = NULL;
 	if (resp == NULL) {
 		/* Out of memory building a response: drop the connection. */
 		r->replied = 1;

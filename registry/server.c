@@ -136,6 +136,10 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
+	/* A TLS handshake on the plain port (clients probing HTTPS before
+	 * falling back) is answered 400 and closed: not worth a warning. */
+	if (strstr(buf, "HTTP response code is 400") != NULL)
+		return;
 	log_msg("warn", "http server", "detail", buf, NULL);
 }
 
