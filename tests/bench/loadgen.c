@@ -35,6 +35,7 @@
 #define MAX_CONNS 4096
 #define BUF_SIZE (64 * 1024)
 #define HDR_MAX (32 * 1024)
+#define SCRATCH_SIZE (256 * 1024)
 
 /* Latency histogram: exact below 1024 us, then 512 buckets per power of 2. */
 #define HIST_LINEAR 1024
@@ -106,6 +107,7 @@ struct worker {
 	int active;
 	struct stats st;
 	uint64_t t_end;
+	char scratch[SCRATCH_SIZE];
 };
 
 static struct {
@@ -643,19 +645,27 @@ conn_read(struct worker *w, struct conn *c)
 		}
 		goto judge;
 	}
-	n = read(c->fd, c->buf, BUF_SIZE);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n == 0 && c->state == CS_BODY_EOF) {
-		c->keepalive = 0;
-		response_done(w, c);
-		return;
+	/*
+	 * Body bytes go to the worker's scratch buffer. A full read means more
+	 * is probably queued, so read again before going back to epoll.
+	 */
+	for (int i = 0; i < 64; i++) {
+		n = read(c->fd, w->scratch, SCRATCH_SIZE);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n == 0 && c->state == CS_BODY_EOF) {
+			c->keepalive = 0;
+			response_done(w, c);
+			return;
+		}
+		if (n <= 0) {
+			conn_fail(w, c);
+			return;
+		}
+		r = consume_body(w, c, w->scratch, (size_t)n);
+		if (r != 0 || n < SCRATCH_SIZE)
+			break;
 	}
-	if (n <= 0) {
-		conn_fail(w, c);
-		return;
-	}
-	r = consume_body(w, c, c->buf, (size_t)n);
 judge:
 	if (r < 0) {
 		conn_fail(w, c);

@@ -7,6 +7,7 @@
 # BENCH_THREADS (2) loadgen threads, BENCH_ROUNDS (2) alternations per phase,
 # BENCH_STORM_CLIENTS (50), BENCH_STORM_ROUNDS (3), BENCH_BIG_MB (256),
 # BENCH_LAYERS_MB ("1 4 16"), BENCH_TARGETS ("berth distribution nginx"),
+# BENCH_PHASES (all), BENCH_BERTH (BUILD_DIR/berth),
 # BENCH_OUT (BUILD_DIR/bench-results.md), BENCH_KEEP=1 keeps the temp dir.
 # Exits 0 unless the harness itself broke; PASS/MISS lines are informational.
 set -euo pipefail
@@ -413,8 +414,12 @@ push_timed() { # TARGET KIND
 ph_push_mono() { push_timed "$1" mono; }
 ph_push_stream() { push_timed "$1" stream; }
 
-PHASES="man_get man_head blob_head storm pull1 pull8 push_mono push_stream"
+PHASES=${BENCH_PHASES:-man_get man_head blob_head storm pull1 pull8 push_mono push_stream}
 for phase in $PHASES; do
+	case $phase in
+	man_get | man_head | blob_head | storm | pull1 | pull8 | push_mono | push_stream) ;;
+	*) die "unknown phase '$phase'" ;;
+	esac
 	case $phase in
 	push_*) run_phase "$phase" "berth distribution" "ph_$phase" ;;
 	*) run_phase "$phase" "berth distribution nginx" "ph_$phase" ;;
