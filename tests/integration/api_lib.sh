@@ -15,6 +15,8 @@ ST=
 LASTREQ=
 NREQ=0
 : >"$T/apiver_missing"
+: >"$T/server_errors"
+: >"$T/bad_error_bodies"
 
 OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
 OCI_INDEX=application/vnd.oci.image.index.v1+json
@@ -75,13 +77,22 @@ start_distribution() {
 	return 1
 }
 
-# start_registry [berth serve args]: the registry under test.
+# start_registry [berth serve args]: the registry under test. Retried on a
+# new port because free_port can race with another socket taking the port.
 start_registry() {
-	case $REGISTRY_UNDER_TEST in
-	berth) start_berth "$@" ;;
-	distribution) start_distribution ;;
-	*) echo "unknown REGISTRY_UNDER_TEST=$REGISTRY_UNDER_TEST" >&2; return 1 ;;
-	esac
+	local i
+	for i in 1 2 3; do
+		case $REGISTRY_UNDER_TEST in
+		berth) start_berth "$@" && return 0 ;;
+		distribution) start_distribution && return 0 ;;
+		*) echo "unknown REGISTRY_UNDER_TEST=$REGISTRY_UNDER_TEST" >&2; return 1 ;;
+		esac
+		# only retry when the process is gone (e.g. the port was taken)
+		kill -0 "$BERTH_PID" 2>/dev/null && return 1
+		BERTH_PID=
+		echo "registry start attempt $i failed, retrying" >&2
+	done
+	return 1
 }
 
 # Accept header sent on every manifest GET/HEAD (distribution refuses to
@@ -110,15 +121,38 @@ req() {
 	if [ "$ST" != 000 ] && [ "$(hdr Docker-Distribution-API-Version)" != registry/2.0 ]; then
 		echo "$LASTREQ" >>"$T/apiver_missing"
 	fi
+	case $ST in
+	5?? | 000) echo "$(ctx)" >>"$T/server_errors" ;;
+	4??)
+		# every error (except on HEAD) is OCI error JSON
+		if [ "$m" != HEAD ] && { [ "$(ctype)" != application/json ] ||
+			! jq -e '.errors[0].code | type == "string"' "$T/b" >/dev/null 2>&1; }; then
+			echo "$(ctx) Content-Type '$(hdr Content-Type)'" >>"$T/bad_error_bodies"
+		fi
+		;;
+	esac
 }
 
-# hdr NAME: value of the last response header NAME (case-insensitive).
+# hdr NAME: value of the last response header NAME (case-insensitive); pure
+# bash, as it runs several times per request.
 hdr() {
-	grep -i "^$1:" "$T/h" | tail -1 | cut -d: -f2- | sed 's/^[[:space:]]*//; s/\r$//; s/[[:space:]]*$//'
+	local want=${1,,} line k out=
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		k=${line%%:*}
+		[ "$k" != "$line" ] && [ "${k,,}" = "$want" ] && out=${line#*:}
+	done <"$T/h"
+	out=${out#"${out%%[![:space:]]*}"}
+	printf '%s' "${out%"${out##*[![:space:]]}"}"
 }
 has_hdr() { grep -qi "^$1:" "$T/h"; }
 # media type of the response without parameters
-ctype() { hdr Content-Type | cut -d';' -f1 | sed 's/[[:space:]]*$//'; }
+ctype() {
+	local c
+	c=$(hdr Content-Type)
+	c=${c%%;*}
+	printf '%s' "${c%"${c##*[![:space:]]}"}"
+}
 errcode() { jq -r '.errors[0].code // empty' "$T/b" 2>/dev/null; }
 body() { cat "$T/b"; }
 # short description of the last exchange, for failure messages
@@ -243,11 +277,26 @@ mk_image() {
 		"$OCI_LAYER" "$IMG_LAYER" "$(sz "$T/$p.layer")" >"$T/$p.json"
 }
 
-# finish: the registry still answers GET /v2/ after the script, and every
-# response carried Docker-Distribution-API-Version: registry/2.0.
+# finish: the registry still runs and answers GET /v2/ after the script,
+# no request got a 5xx or no answer, every response carried
+# Docker-Distribution-API-Version: registry/2.0, and (berth) every 4xx had an
+# OCI error JSON body.
 finish() {
+	if kill -0 "$BERTH_PID" 2>/dev/null; then ok "registry process still running at the end"; else fail "registry process died"; fi
 	req GET /v2/
 	expect_status "server still answers GET /v2/ at the end" 200
+	if [ -s "$T/server_errors" ]; then
+		fail "no 5xx or dropped responses: $(wc -l <"$T/server_errors") of $NREQ, e.g. $(head -3 "$T/server_errors" | tr '\n' ';')"
+	else
+		ok "no 5xx or dropped responses in $NREQ requests"
+	fi
+	if berth_only "OCI error JSON on every 4xx"; then
+		if [ -s "$T/bad_error_bodies" ]; then
+			fail "every 4xx has an OCI error JSON body: $(wc -l <"$T/bad_error_bodies") without, e.g. $(head -3 "$T/bad_error_bodies" | tr '\n' ';')"
+		else
+			ok "every 4xx has an OCI error JSON body"
+		fi
+	fi
 	if [ -s "$T/apiver_missing" ]; then
 		fail "Docker-Distribution-API-Version on every response: missing on $(wc -l <"$T/apiver_missing") of $NREQ, e.g. $(head -3 "$T/apiver_missing" | tr '\n' ';')"
 	else
