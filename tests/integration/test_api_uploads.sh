@@ -7,6 +7,9 @@ start_registry || { fail "api_uploads: registry did not start"; exit 1; }
 
 R=up/repo
 UUID_RE='[A-Za-z0-9_=-]{8,}'
+# berth's Locations are relative paths; distribution's are absolute URLs
+LP=
+is_berth && LP='^'
 
 # --- POST opens a session
 req POST "/v2/$R/blobs/uploads/"
@@ -62,12 +65,12 @@ loc=$(loc_path)
 req PATCH "$loc" -H 'Content-Type: application/octet-stream' -H 'Transfer-Encoding: chunked' --data-binary "@$T/s1"
 expect_status "streamed PATCH is 202" 202
 expect_hdr "streamed PATCH Range 0-(n-1)" Range "0-299999"
-expect_hdr_re "streamed PATCH Location" Location "/v2/$R/blobs/uploads/$UUID_RE"
+expect_hdr_re "streamed PATCH Location" Location "$LP/v2/$R/blobs/uploads/$UUID_RE"
 loc=$(loc_path)
 req GET "$loc"
 expect_status "GET upload status is 204" 204
 expect_hdr "GET upload status Range" Range "0-299999"
-expect_hdr_re "GET upload status Location" Location "/v2/$R/blobs/uploads/$UUID_RE"
+expect_hdr_re "GET upload status Location" Location "$LP/v2/$R/blobs/uploads/$UUID_RE"
 loc=$(loc_path)
 req PUT "$(with_query "$loc" "digest=$D")"
 expect_status "PUT without body after streamed PATCH is 201" 201
@@ -179,20 +182,20 @@ DM=$(dg "$T/mnt")
 check "push blob for mount into up/src" push_blob up/src "$T/mnt"
 req POST "/v2/up/dst/blobs/uploads/?mount=$DM&from=up/src"
 expect_status "mount from a repo holding the blob is 201" 201
-expect_hdr_re "mount Location is the blob" Location "/v2/up/dst/blobs/$DM\$"
+expect_hdr_re "mount Location is the blob" Location "$LP/v2/up/dst/blobs/$DM\$"
 expect_hdr "mount Docker-Content-Digest" Docker-Content-Digest "$DM"
 req GET "/v2/up/dst/blobs/$DM"
 expect_body_file "mounted blob is served in the new repo" "$T/mnt"
 req POST "/v2/up/dst2/blobs/uploads/?mount=$DM&from=up/nothere"
 expect_status "mount from a repo without the blob is 202" 202
-expect_hdr_re "mount fallback opens a session" Location "/v2/up/dst2/blobs/uploads/$UUID_RE"
+expect_hdr_re "mount fallback opens a session" Location "$LP/v2/up/dst2/blobs/uploads/$UUID_RE"
 loc=$(loc_path)
 req PUT "$(with_query "$loc" "digest=$DM")" -H 'Content-Type: application/octet-stream' --data-binary "@$T/mnt"
 expect_status "the fallback session accepts the upload" 201
 UNK=sha256:$(printf 'e%.0s' $(seq 1 64))
 req POST "/v2/up/dst3/blobs/uploads/?mount=$UNK&from=up/src"
 expect_status "mount of an unknown blob is 202" 202
-expect_hdr_re "mount of an unknown blob opens a session" Location "/v2/up/dst3/blobs/uploads/$UUID_RE"
+expect_hdr_re "mount of an unknown blob opens a session" Location "$LP/v2/up/dst3/blobs/uploads/$UUID_RE"
 if berth_only "mount without from"; then
 	req POST "/v2/up/dst4/blobs/uploads/?mount=$DM"
 	expect_status "mount without from of a known blob is 201" 201
@@ -248,8 +251,39 @@ expect_body_file "blob uploaded across a restart is right" "$T/rs"
 req GET "/v2/$R/blobs/$D"
 expect_status "blobs pushed before the restart are still served" 200
 
-# --- query parameters are ignored
+# --- query parameters are ignored on every upload request
+mkblob nsb "uploaded with ?ns= on every request"
 req POST "/v2/$R/blobs/uploads/?ns=docker.io"
 expect_status "POST upload with ?ns= is 202" 202
+loc=$(loc_path)
+req PATCH "$(with_query "$loc" ns=docker.io)" -H 'Content-Type: application/octet-stream' --data-binary "@$T/nsb"
+expect_status "PATCH upload with ?ns= is 202" 202
+loc=$(loc_path)
+req GET "$(with_query "$loc" ns=docker.io)"
+expect_status "GET upload with ?ns= is 204" 204
+loc=$(loc_path)
+req PUT "$(with_query "$loc" "ns=docker.io&digest=$(dg "$T/nsb")")"
+expect_status "PUT upload with ?ns= before digest is 201" 201
+req DELETE "/v2/$R/blobs/$(dg "$T/nsb")?ns=docker.io"
+expect_status "DELETE blob with ?ns= is 202" 202
+
+# --- unsupported digest algorithm and chunk length mismatch (berth)
+if berth_only "unsupported digest on PUT, short chunk"; then
+	req POST "/v2/$R/blobs/uploads/"
+	loc=$(loc_path)
+	req PUT "$(with_query "$loc" "digest=sha512:$(printf 'a%.0s' $(seq 1 128))")" --data-binary "@$T/nsb"
+	expect_error "PUT upload with a sha512 digest is 400 UNSUPPORTED" 400 UNSUPPORTED
+	head -c 50 /dev/urandom >"$T/short"
+	req POST "/v2/$R/blobs/uploads/"
+	loc=$(loc_path)
+	req PATCH "$loc" -H 'Content-Type: application/octet-stream' -H 'Content-Range: 0-99' --data-binary "@$T/short"
+	case $ST in
+	400) expect_error "PATCH whose body is shorter than its Content-Range is refused" 400 "SIZE_INVALID|BLOB_UPLOAD_INVALID" ;;
+	*) expect_error "PATCH whose body is shorter than its Content-Range is refused" 416 "BLOB_UPLOAD_INVALID|SIZE_INVALID" ;;
+	esac
+	req GET "$loc"
+	case $(hdr Range) in 0-0 | 0-49) ok "upload offset after a short chunk is consistent ($(hdr Range))" ;;
+	*) fail "upload offset after a short chunk: Range '$(hdr Range)' $(ctx)" ;; esac
+fi
 
 finish
