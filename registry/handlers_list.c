@@ -139,15 +139,24 @@ h_catalog(struct req *r)
 void
 h_referrers(struct req *r)
 {
-	const char *filter = req_query(r, "artifactType");
+	const char *q = req_query(r, "artifactType");
+	char filter_buf[MEDIA_TYPE_BUF];
+	const char *filter = NULL;
 	struct meta_referrers refs;
 	json_t *root, *arr;
 	char *body;
 	struct MHD_Response *resp;
 	int rc;
 
-	if (filter && *filter == '\0')
-		filter = NULL;
+	if (q != NULL && *q != '\0') {
+		/* A raw '+' in a query decodes to a space; media types have no
+		 * spaces, so an unencoded "+json" suffix still matches. */
+		snprintf(filter_buf, sizeof(filter_buf), "%s", q);
+		for (char *p = filter_buf; *p; p++)
+			if (*p == ' ')
+				*p = '+';
+		filter = filter_buf;
+	}
 	rc = meta_referrers_list(r->app->meta, r->name, r->ref, filter, &refs);
 	if (rc != RC_OK) {
 		reply_error(r, rc, NULL);
