@@ -41,7 +41,8 @@ digest_is_wellformed(const char *s)
 	for (; *p != '\0'; p++) {
 		char c = *p;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '=' || c == '_' || c == '-'))
+		      (c >= '0' && c <= '9') || c == '=' || c == '_' ||
+		      c == '-'))
 			return 0;
 	}
 	return 1;

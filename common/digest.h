@@ -7,7 +7,7 @@
 
 #define DIGEST_HEX_LEN 64
 #define DIGEST_STR_LEN 71 /* "sha256:" + 64 */
-#define DIGEST_BUF 72     /* DIGEST_STR_LEN + NUL */
+#define DIGEST_BUF     72 /* DIGEST_STR_LEN + NUL */
 
 /* 1 if s is a well-formed digest by the OCI grammar
  * (algorithm ":" encoded), 0 otherwise. */

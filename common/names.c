@@ -74,8 +74,8 @@ tag_is_valid(const char *tag)
 	for (size_t i = 0; i < len; i++) {
 		char c = tag[i];
 		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			 (c >= '0' && c <= '9') || c == '_' ||
-			 (i > 0 && (c == '.' || c == '-'));
+		         (c >= '0' && c <= '9') || c == '_' ||
+		         (i > 0 && (c == '.' || c == '-'));
 		if (!ok)
 			return 0;
 	}

@@ -5,7 +5,7 @@
 #define BERTH_COMMON_NAMES_H
 
 #define NAME_MAX_LEN 255
-#define TAG_MAX_LEN 128
+#define TAG_MAX_LEN  128
 
 /* 1 if name matches
  * [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*

@@ -10,18 +10,24 @@ rc_str(int rc)
 	case RC_BLOB_UNKNOWN: return "blob unknown to registry";
 	case RC_UPLOAD_UNKNOWN: return "blob upload unknown to registry";
 	case RC_UPLOAD_INVALID: return "blob upload invalid";
-	case RC_DIGEST_INVALID: return "provided digest did not match uploaded content";
-	case RC_SIZE_INVALID: return "provided length did not match content length";
+	case RC_DIGEST_INVALID:
+		return "provided digest did not match uploaded content";
+	case RC_SIZE_INVALID:
+		return "provided length did not match content length";
 	case RC_MANIFEST_UNKNOWN: return "manifest unknown to registry";
 	case RC_MANIFEST_INVALID: return "manifest invalid";
-	case RC_MANIFEST_BLOB_UNKNOWN: return "manifest references a manifest or blob unknown to registry";
+	case RC_MANIFEST_BLOB_UNKNOWN:
+		return "manifest references a manifest or blob unknown to "
+		       "registry";
 	case RC_NAME_INVALID: return "invalid repository name";
 	case RC_NAME_UNKNOWN: return "repository name not known to registry";
 	case RC_TAG_INVALID: return "invalid tag";
 	case RC_RANGE_INVALID: return "requested range not satisfiable";
 	case RC_UNSUPPORTED: return "the operation is unsupported";
 	case RC_TOO_LARGE: return "payload too large";
-	case RC_SCHEMA1: return "docker schema1 manifests are not supported; push as docker schema2 or OCI";
+	case RC_SCHEMA1:
+		return "docker schema1 manifests are not supported; push as "
+		       "docker schema2 or OCI";
 	case RC_CORRUPT: return "stored data is corrupt";
 	case RC_DB: return "metadata database error";
 	case RC_FULL: return "metadata database is full";

@@ -15,22 +15,22 @@ enum {
 	RC_MANIFEST_UNKNOWN = -1005, /* no such manifest or tag */
 	RC_MANIFEST_INVALID = -1006, /* manifest failed validation */
 	RC_MANIFEST_BLOB_UNKNOWN = -1007, /* manifest references missing item */
-	RC_NAME_INVALID = -1008,     /* repository name fails the grammar */
-	RC_NAME_UNKNOWN = -1009,     /* repository has no content */
-	RC_TAG_INVALID = -1010,      /* tag fails the grammar */
-	RC_RANGE_INVALID = -1011,    /* chunk out of order / bad range */
-	RC_UNSUPPORTED = -1012,      /* operation or format not supported */
-	RC_TOO_LARGE = -1013,        /* body over the configured limit */
-	RC_SCHEMA1 = -1014,          /* docker schema1 manifest refused */
-	RC_CORRUPT = -1015,          /* stored data failed a consistency check */
-	RC_DB = -1016,               /* LMDB failure not covered elsewhere */
-	RC_FULL = -1017,             /* LMDB map or reader table full */
-	RC_BUSY = -1018,             /* resource used by another request */
-	RC_BAD_REQUEST = -1019,      /* malformed request parameter */
-	RC_METHOD = -1020,           /* method not allowed on this route */
-	RC_NOT_FOUND = -1021,        /* no such route */
-	RC_DENIED = -1022,           /* access denied */
-	RC_UNAUTHORIZED = -1023,     /* authentication required */
+	RC_NAME_INVALID = -1008,  /* repository name fails the grammar */
+	RC_NAME_UNKNOWN = -1009,  /* repository has no content */
+	RC_TAG_INVALID = -1010,   /* tag fails the grammar */
+	RC_RANGE_INVALID = -1011, /* chunk out of order / bad range */
+	RC_UNSUPPORTED = -1012,   /* operation or format not supported */
+	RC_TOO_LARGE = -1013,     /* body over the configured limit */
+	RC_SCHEMA1 = -1014,       /* docker schema1 manifest refused */
+	RC_CORRUPT = -1015,       /* stored data failed a consistency check */
+	RC_DB = -1016,            /* LMDB failure not covered elsewhere */
+	RC_FULL = -1017,          /* LMDB map or reader table full */
+	RC_BUSY = -1018,          /* resource used by another request */
+	RC_BAD_REQUEST = -1019,   /* malformed request parameter */
+	RC_METHOD = -1020,        /* method not allowed on this route */
+	RC_NOT_FOUND = -1021,     /* no such route */
+	RC_DENIED = -1022,        /* access denied */
+	RC_UNAUTHORIZED = -1023,  /* authentication required */
 };
 
 /* Static, human-readable description of rc (never NULL). */

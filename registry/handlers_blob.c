@@ -78,13 +78,14 @@ h_blob_get(struct req *r)
 	}
 	if (queued && meta_touch_blob(r->app->meta, r->ref, now_s()) != RC_OK)
 		log_msg("warn", "could not delay collection", "digest", r->ref,
-			NULL);
+		        NULL);
 	len = size;
 	if (!r->is_head)
 		ranged = parse_range(req_header(r, "Range"), size, &off, &len);
 	if (ranged < 0) {
 		req_add_header(r, "Content-Range", "bytes */%" PRIu64, size);
-		reply_error(r, RC_RANGE_INVALID, "requested range not satisfiable");
+		reply_error(r, RC_RANGE_INVALID,
+		            "requested range not satisfiable");
 		return;
 	}
 	if (r->is_head) {
@@ -94,29 +95,29 @@ h_blob_get(struct req *r)
 		rc = blob_open(r->app->blobs, r->ref, &fd, &fsize);
 		if (rc != RC_OK) {
 			log_msg("error", "indexed blob has no file", "digest",
-				r->ref, NULL);
+			        r->ref, NULL);
 			reply_error(r, RC_BLOB_UNKNOWN, NULL);
 			return;
 		}
 		resp = MHD_create_response_from_fd_at_offset64(len, fd,
-							       (int64_t)off);
+		                                               (int64_t)off);
 		if (resp == NULL)
 			close(fd);
 		r->bytes_out = len;
 		if (ranged) {
 			status = 206;
 			req_add_header(r, "Content-Range",
-				       "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
-				       off, off + len - 1, size);
+			               "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
+			               off, off + len - 1, size);
 		}
 	}
 	if (resp) {
 		MHD_add_response_header(resp, "Content-Type",
-					"application/octet-stream");
+		                        "application/octet-stream");
 		MHD_add_response_header(resp, "Docker-Content-Digest", r->ref);
 		MHD_add_response_header(resp, "Accept-Ranges", "bytes");
 		MHD_add_response_header(resp, "Cache-Control",
-					"max-age=31536000, immutable");
+		                        "max-age=31536000, immutable");
 		req_add_header(r, "ETag", "\"%s\"", r->ref);
 	}
 	reply(r, status, resp);
@@ -139,7 +140,7 @@ static void
 add_upload_headers(struct req *r, uint64_t offset)
 {
 	req_add_header(r, "Location", "/v2/%s/blobs/uploads/%s", r->name,
-		       r->uuid);
+	               r->uuid);
 	req_add_header(r, "Docker-Upload-UUID", "%s", r->uuid);
 	req_add_header(r, "Range", "0-%" PRIu64, offset ? offset - 1 : 0);
 }
@@ -164,7 +165,8 @@ upload_begin(struct req *r)
 	if (rc == RC_OK)
 		rc = blob_upload_acquire(r->app->blobs, r->uuid, &r->up);
 	if (rc != RC_OK && blob_upload_delete(r->app->blobs, r->uuid) != RC_OK)
-		log_msg("warn", "could not remove upload", "uuid", r->uuid, NULL);
+		log_msg("warn", "could not remove upload", "uuid", r->uuid,
+		        NULL);
 	return rc;
 }
 
@@ -201,8 +203,8 @@ h_uploads_post_start(struct req *r)
 			reply_error(r, rc, "mount");
 			return;
 		}
-		rc = meta_blob_mount(r->app->meta, r->name, mount, from, now_s(),
-				     &size);
+		rc = meta_blob_mount(r->app->meta, r->name, mount, from,
+		                     now_s(), &size);
 		if (rc == RC_OK) {
 			reply_blob_created(r, mount);
 			return;
@@ -321,7 +323,7 @@ h_upload_put_finish(struct req *r)
 	}
 	r->up = NULL; /* freed by a successful commit */
 	rc = meta_blob_commit(r->app->meta, r->name, r->ref, size, r->uuid,
-			      now_s());
+	                      now_s());
 	if (rc != RC_OK) {
 		reply_error(r, rc, NULL);
 		return;

@@ -23,8 +23,8 @@ h_base(struct req *r)
 void
 h_healthz(struct req *r)
 {
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(3, "ok\n", MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	        3, "ok\n", MHD_RESPMEM_PERSISTENT);
 
 	if (resp)
 		MHD_add_response_header(resp, "Content-Type", "text/plain");
@@ -42,12 +42,12 @@ h_metrics(struct req *r)
 		return;
 	}
 	resp = MHD_create_response_from_buffer(strlen(text), text,
-					       MHD_RESPMEM_MUST_FREE);
+	                                       MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL)
 		free(text);
 	else
 		MHD_add_response_header(resp, "Content-Type",
-					"text/plain; version=0.0.4");
+		                        "text/plain; version=0.0.4");
 	reply(r, 200, resp);
 }
 
@@ -77,7 +77,7 @@ page_params(struct req *r, size_t dflt, size_t *n, const char **last)
 /* Replies with {key: [items]} and a Link header when more remain. */
 static void
 reply_page(struct req *r, const char *path, const char *key,
-	   struct meta_list *l, size_t n)
+           struct meta_list *l, size_t n)
 {
 	json_t *root = json_object(), *arr = json_array();
 	char *body;
@@ -89,7 +89,7 @@ reply_page(struct req *r, const char *path, const char *key,
 	json_object_set_new(root, key, arr);
 	if (l->more && l->count > 0)
 		req_add_header(r, "Link", "<%s?n=%zu&last=%s>; rel=\"next\"",
-			       path, n, l->items[l->count - 1]);
+		               path, n, l->items[l->count - 1]);
 	body = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	if (body == NULL)
@@ -166,13 +166,13 @@ h_referrers(struct req *r)
 	for (size_t i = 0; i < refs.count; i++) {
 		const struct meta_referrer *it = &refs.items[i];
 		json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType",
-				      it->media_type, "digest", it->digest,
-				      "size", (json_int_t)it->size);
+		                      it->media_type, "digest", it->digest,
+		                      "size", (json_int_t)it->size);
 		if (d == NULL)
 			continue;
 		if (it->artifact_type[0])
 			json_object_set_new(d, "artifactType",
-					    json_string(it->artifact_type));
+			                    json_string(it->artifact_type));
 		if (it->annotations_json) {
 			json_t *a = json_loads(it->annotations_json, 0, NULL);
 			if (a)
@@ -182,7 +182,7 @@ h_referrers(struct req *r)
 	}
 	meta_referrers_free(&refs);
 	root = json_pack("{s:i, s:s, s:o}", "schemaVersion", 2, "mediaType",
-			 MT_OCI_INDEX, "manifests", arr);
+	                 MT_OCI_INDEX, "manifests", arr);
 	body = root ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
 	if (body == NULL) {
@@ -190,14 +190,14 @@ h_referrers(struct req *r)
 		return;
 	}
 	resp = MHD_create_response_from_buffer(strlen(body), body,
-					       MHD_RESPMEM_MUST_FREE);
+	                                       MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
 		free(body);
 	} else {
 		MHD_add_response_header(resp, "Content-Type", MT_OCI_INDEX);
 		if (filter)
 			MHD_add_response_header(resp, "OCI-Filters-Applied",
-						"artifactType");
+			                        "artifactType");
 	}
 	reply(r, 200, resp);
 }

@@ -29,7 +29,7 @@ struct MHD_Response *
 head_response(uint64_t size)
 {
 	return MHD_create_response_from_callback(size, 4096, no_body, NULL,
-						 NULL);
+	                                         NULL);
 }
 
 void
@@ -44,23 +44,23 @@ h_manifest_get(struct req *r)
 		reply_error(r, rc, NULL);
 		return;
 	}
-	if (mm.queued &&
-	    meta_touch_manifest(r->app->meta, r->name, mm.digest, now_s()) !=
-		    RC_OK)
+	if (mm.queued && meta_touch_manifest(r->app->meta, r->name, mm.digest,
+	                                     now_s()) != RC_OK)
 		log_msg("warn", "could not delay collection", "digest",
-			mm.digest, NULL);
+		        mm.digest, NULL);
 	if (r->is_head) {
 		resp = head_response(mm.size);
 	} else {
 		resp = MHD_create_response_from_buffer(mm.size, mm.body,
-						       MHD_RESPMEM_MUST_FREE);
+		                                       MHD_RESPMEM_MUST_FREE);
 		if (resp == NULL)
 			free(mm.body);
 		r->bytes_out = mm.size;
 	}
 	if (resp) {
 		MHD_add_response_header(resp, "Content-Type", mm.media_type);
-		MHD_add_response_header(resp, "Docker-Content-Digest", mm.digest);
+		MHD_add_response_header(resp, "Docker-Content-Digest",
+		                        mm.digest);
 		req_add_header(r, "ETag", "\"%s\"", mm.digest);
 	}
 	reply(r, 200, resp);
@@ -113,8 +113,8 @@ h_manifest_put_finish(struct req *r)
 	int rc;
 
 	rc = manifest_parse(r->buf ? r->buf : "", r->len,
-			    req_header(r, "Content-Type"), &mi, err,
-			    sizeof(err));
+	                    req_header(r, "Content-Type"), &mi, err,
+	                    sizeof(err));
 	if (rc != RC_OK) {
 		reply_error(r, rc, err);
 		return;
@@ -122,22 +122,23 @@ h_manifest_put_finish(struct req *r)
 	digest_of_buf(r->buf ? r->buf : "", r->len, digest);
 	if (ref_is_digest(r) && strcmp(digest, r->ref) != 0) {
 		manifest_info_free(mi);
-		reply_error(r, RC_DIGEST_INVALID,
-			    "the manifest's digest does not match the reference");
+		reply_error(
+		        r, RC_DIGEST_INVALID,
+		        "the manifest's digest does not match the reference");
 		return;
 	}
 	p = (struct meta_manifest_put){
-		.repo = r->name,
-		.digest = digest,
-		.tag = ref_is_digest(r) ? NULL : r->ref,
-		.body = r->buf ? r->buf : "",
-		.body_len = r->len,
-		.info = mi,
+	        .repo = r->name,
+	        .digest = digest,
+	        .tag = ref_is_digest(r) ? NULL : r->ref,
+	        .body = r->buf ? r->buf : "",
+	        .body_len = r->len,
+	        .info = mi,
 	};
 	rc = meta_manifest_put(r->app->meta, &p, now_s(), missing);
 	if (rc == RC_OK) {
 		req_add_header(r, "Location", "/v2/%s/manifests/%s", r->name,
-			       digest);
+		               digest);
 		req_add_header(r, "Docker-Content-Digest", "%s", digest);
 		if (mi->subject[0])
 			req_add_header(r, "OCI-Subject", "%s", mi->subject);
@@ -154,7 +155,8 @@ h_manifest_delete(struct req *r)
 	int rc;
 
 	if (ref_is_digest(r))
-		rc = meta_manifest_delete(r->app->meta, r->name, r->ref, now_s());
+		rc = meta_manifest_delete(r->app->meta, r->name, r->ref,
+		                          now_s());
 	else
 		rc = meta_tag_delete(r->app->meta, r->name, r->ref, now_s());
 	if (rc != RC_OK)

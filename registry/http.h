@@ -23,17 +23,17 @@ struct app {
 
 enum route_kind {
 	R_NONE = 0,
-	R_BASE,       /* /v2/ */
-	R_CATALOG,    /* /v2/_catalog */
-	R_TAGS,       /* /v2/<name>/tags/list */
-	R_MANIFEST,   /* /v2/<name>/manifests/<ref> */
-	R_BLOB,       /* /v2/<name>/blobs/<digest> */
-	R_UPLOADS,    /* /v2/<name>/blobs/uploads/ */
-	R_UPLOAD,     /* /v2/<name>/blobs/uploads/<uuid> */
-	R_REFERRERS,  /* /v2/<name>/referrers/<digest> */
-	R_HEALTHZ,    /* /healthz */
-	R_READYZ,     /* /readyz */
-	R_METRICS,    /* /metrics */
+	R_BASE,      /* /v2/ */
+	R_CATALOG,   /* /v2/_catalog */
+	R_TAGS,      /* /v2/<name>/tags/list */
+	R_MANIFEST,  /* /v2/<name>/manifests/<ref> */
+	R_BLOB,      /* /v2/<name>/blobs/<digest> */
+	R_UPLOADS,   /* /v2/<name>/blobs/uploads/ */
+	R_UPLOAD,    /* /v2/<name>/blobs/uploads/<uuid> */
+	R_REFERRERS, /* /v2/<name>/referrers/<digest> */
+	R_HEALTHZ,   /* /healthz */
+	R_READYZ,    /* /readyz */
+	R_METRICS,   /* /metrics */
 	R_KIND_COUNT
 };
 
@@ -50,8 +50,8 @@ typedef void (*handler_fn)(struct req *r);
 struct route {
 	const char *method;
 	enum route_kind kind;
-	handler_fn start; /* first call: validate, set up (may reply) */
-	body_fn body;     /* NULL: the body is discarded */
+	handler_fn start;  /* first call: validate, set up (may reply) */
+	body_fn body;      /* NULL: the body is discarded */
 	handler_fn finish; /* after the body: reply (NULL: start replied) */
 	enum route_action action;
 };
@@ -68,9 +68,9 @@ struct req {
 	char ref[DIGEST_BUF > TAG_MAX_LEN + 1 ? DIGEST_BUF : TAG_MAX_LEN + 1];
 	char uuid[40];
 	int is_head;
-	int started;      /* the route's start step ran */
-	int replied;      /* a response was queued */
-	int err_rc;       /* deferred error: body is discarded, then replied */
+	int started; /* the route's start step ran */
+	int replied; /* a response was queued */
+	int err_rc;  /* deferred error: body is discarded, then replied */
 	char err_detail[256];
 	/* body sinks */
 	struct blob_upload *up;
@@ -93,16 +93,16 @@ struct req {
 /* Splits url into route kind, name and ref; on a syntax error returns the
  * rc to answer with (RC_NAME_INVALID, RC_NOT_FOUND...). */
 int route_parse(const char *url, enum route_kind *kind, char *name,
-		size_t namelen, char *ref, size_t reflen);
+                size_t namelen, char *ref, size_t reflen);
 const struct route *route_find(enum route_kind kind, const char *method,
-			       int *method_allowed);
+                               int *method_allowed);
 
 /* ---- reply.c ---- */
 /* Queues resp with status, adding the common headers; destroys resp. */
 void reply(struct req *r, unsigned status, struct MHD_Response *resp);
 /* Adds a header to whatever response this request sends. */
 void req_add_header(struct req *r, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 /* Replies with the OCI error JSON for rc (status from the one table). */
 void reply_error(struct req *r, int rc, const char *detail);
 /* Replies with a static or malloc'd body of a given content type. */
@@ -142,7 +142,7 @@ void h_metrics(struct req *r);
 
 /* ---- metrics.c ---- */
 void metrics_count(enum route_kind kind, const char *method, unsigned status,
-		   uint64_t bytes, uint64_t ns);
+                   uint64_t bytes, uint64_t ns);
 char *metrics_render(struct app *app);
 
 /* ---- log.c ---- */

@@ -30,8 +30,8 @@ add_time(json_t *o)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 	json_object_set_new(o, "time", json_string(buf));
 }
 
@@ -77,8 +77,9 @@ log_access(struct req *r)
 		json_object_set_new(o, "upload", json_string(r->uuid));
 	json_object_set_new(o, "status", json_integer(r->status));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes_out));
-	json_object_set_new(o, "us",
-			    json_integer((json_int_t)((now_ns() - r->t0_ns) / 1000)));
+	json_object_set_new(
+	        o, "us",
+	        json_integer((json_int_t)((now_ns() - r->t0_ns) / 1000)));
 	if (ua)
 		json_object_set_new(o, "agent", json_string(ua));
 	emit(o);

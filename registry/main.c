@@ -40,41 +40,42 @@ enum opt_id {
 static const struct opt {
 	const char *flag, *env, *key, *dflt, *help;
 } opts[O_COUNT] = {
-	[O_LISTEN] = {"--listen", "BERTH_LISTEN", "listen", "127.0.0.1:5000",
-		      "address to listen on: HOST:PORT, [IPv6]:PORT or :PORT "
-		      "(all interfaces)"},
-	[O_DATA] = {"--data", "BERTH_DATA", "data", "./data",
-		    "data directory (blobs/, uploads/, meta/); created if missing"},
-	[O_CONFIG] = {"--config", "BERTH_CONFIG", NULL, NULL,
-		      "JSON file with any of the settings below, keyed by the "
-		      "name after --"},
-	[O_THREADS] = {"--threads", "BERTH_THREADS", "threads", "0",
-		       "HTTP worker threads; 0 = 2 per CPU (at least 4)"},
-	[O_MAX_CONN] = {"--max-connections", "BERTH_MAX_CONNECTIONS",
-			"max_connections", "4096",
-			"concurrent client connections accepted"},
-	[O_ACCESS_LOG] = {"--access-log", "BERTH_ACCESS_LOG", "access_log",
-			  "on", "one JSON line per request on stderr: on|off"},
-	[O_GC_GRACE] = {"--gc-grace", "BERTH_GC_GRACE", "gc_grace", "3600",
-			"seconds an unreferenced blob or manifest is kept "
-			"before the collector may remove it"},
-	[O_SHUTDOWN] = {"--shutdown-timeout", "BERTH_SHUTDOWN_TIMEOUT",
-			"shutdown_timeout", "25",
-			"seconds to let requests in flight finish on "
-			"SIGTERM/SIGINT"},
-	[O_IDLE_TIMEOUT] = {"--idle-timeout", "BERTH_IDLE_TIMEOUT",
-			    "idle_timeout", "120",
-			    "seconds before an idle connection is closed"},
+        [O_LISTEN] = {"--listen", "BERTH_LISTEN", "listen", "127.0.0.1:5000",
+                      "address to listen on: HOST:PORT, [IPv6]:PORT or :PORT "
+                      "(all interfaces)"},
+        [O_DATA] = {"--data", "BERTH_DATA", "data", "./data",
+                    "data directory (blobs/, uploads/, meta/); created if "
+                    "missing"},
+        [O_CONFIG] = {"--config", "BERTH_CONFIG", NULL, NULL,
+                      "JSON file with any of the settings below, keyed by the "
+                      "name after --"},
+        [O_THREADS] = {"--threads", "BERTH_THREADS", "threads", "0",
+                       "HTTP worker threads; 0 = 2 per CPU (at least 4)"},
+        [O_MAX_CONN] = {"--max-connections", "BERTH_MAX_CONNECTIONS",
+                        "max_connections", "4096",
+                        "concurrent client connections accepted"},
+        [O_ACCESS_LOG] = {"--access-log", "BERTH_ACCESS_LOG", "access_log",
+                          "on", "one JSON line per request on stderr: on|off"},
+        [O_GC_GRACE] = {"--gc-grace", "BERTH_GC_GRACE", "gc_grace", "3600",
+                        "seconds an unreferenced blob or manifest is kept "
+                        "before the collector may remove it"},
+        [O_SHUTDOWN] = {"--shutdown-timeout", "BERTH_SHUTDOWN_TIMEOUT",
+                        "shutdown_timeout", "25",
+                        "seconds to let requests in flight finish on "
+                        "SIGTERM/SIGINT"},
+        [O_IDLE_TIMEOUT] = {"--idle-timeout", "BERTH_IDLE_TIMEOUT",
+                            "idle_timeout", "120",
+                            "seconds before an idle connection is closed"},
 };
 
 static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: berth <command> [options]\n\n"
-		   "commands:\n"
-		   "  serve      run the registry (berth serve --help)\n"
-		   "  version    print the version\n"
-		   "  help       this text\n");
+	           "commands:\n"
+	           "  serve      run the registry (berth serve --help)\n"
+	           "  version    print the version\n"
+	           "  help       this text\n");
 }
 
 static void
@@ -83,9 +84,9 @@ serve_usage(FILE *f)
 	fprintf(f, "usage: berth serve [options]\n\noptions:\n");
 	for (int i = 0; i < O_COUNT; i++)
 		fprintf(f, "  %-20s %s\n  %-20s env %s%s%s\n", opts[i].flag,
-			opts[i].help, "", opts[i].env,
-			opts[i].dflt ? ", default " : "",
-			opts[i].dflt ? opts[i].dflt : "");
+		        opts[i].help, "", opts[i].env,
+		        opts[i].dflt ? ", default " : "",
+		        opts[i].dflt ? opts[i].dflt : "");
 	fprintf(f, "  %-20s this text\n", "--help");
 }
 
@@ -93,7 +94,7 @@ static int
 fail_msg(const char *what, const char *detail)
 {
 	fprintf(stderr, "berth: %s%s%s\n", what, detail ? ": " : "",
-		detail ? detail : "");
+	        detail ? detail : "");
 	return 2;
 }
 
@@ -108,7 +109,7 @@ load_config(const char *path, char **vals)
 
 	if (root == NULL) {
 		fprintf(stderr, "berth: config %s:%d: %s\n", path, jerr.line,
-			jerr.text);
+		        jerr.text);
 		return -1;
 	}
 	if (!json_is_object(root)) {
@@ -120,7 +121,8 @@ load_config(const char *path, char **vals)
 		int i, found = 0;
 		char num[32];
 		for (i = 0; i < O_COUNT; i++) {
-			if (opts[i].key == NULL || strcmp(opts[i].key, key) != 0)
+			if (opts[i].key == NULL ||
+			    strcmp(opts[i].key, key) != 0)
 				continue;
 			found = 1;
 			if (vals[i] != NULL)
@@ -129,22 +131,25 @@ load_config(const char *path, char **vals)
 				vals[i] = strdup(json_string_value(v));
 			} else if (json_is_integer(v)) {
 				snprintf(num, sizeof(num), "%lld",
-					 (long long)json_integer_value(v));
+				         (long long)json_integer_value(v));
 				vals[i] = strdup(num);
 			} else if (json_is_boolean(v)) {
-				vals[i] = strdup(json_is_true(v) ? "on" : "off");
+				vals[i] =
+				        strdup(json_is_true(v) ? "on" : "off");
 			} else {
 				fprintf(stderr,
-					"berth: config %s: %s has the wrong type\n",
-					path, key);
+				        "berth: config %s: %s has the wrong "
+				        "type\n",
+				        path, key);
 				json_decref(root);
 				return -1;
 			}
 			break;
 		}
 		if (!found) {
-			fprintf(stderr, "berth: config %s: unknown setting %s\n",
-				path, key);
+			fprintf(stderr,
+			        "berth: config %s: unknown setting %s\n", path,
+			        key);
 			json_decref(root);
 			return -1;
 		}
@@ -213,10 +218,11 @@ listen_on(const char *addr, int *out)
 	if (fd < 0)
 		return fail_msg("socket", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0) {
+	if (bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
+	    listen(fd, 1024) != 0) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "cannot listen on %s: %s", addr,
-			 strerror(errno));
+		         strerror(errno));
 		close(fd);
 		return fail_msg(msg, NULL);
 	}
@@ -238,7 +244,8 @@ serve(int argc, char **argv)
 
 	for (int i = 0; i < argc; i++) {
 		int j, matched = 0;
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
 			serve_usage(stdout);
 			return 0;
 		}
@@ -254,7 +261,7 @@ serve(int argc, char **argv)
 				vals[j] = strdup(argv[++i]);
 			} else if (argv[i][fl] == '\0') {
 				fprintf(stderr, "berth: %s needs a value\n",
-					opts[j].flag);
+				        opts[j].flag);
 				goto out;
 			} else {
 				continue;
@@ -264,8 +271,9 @@ serve(int argc, char **argv)
 		}
 		if (!matched) {
 			fprintf(stderr,
-				"berth: unknown option '%s' (berth serve --help)\n",
-				argv[i]);
+			        "berth: unknown option '%s' (berth serve "
+			        "--help)\n",
+			        argv[i]);
 			goto out;
 		}
 	}
@@ -280,13 +288,13 @@ serve(int argc, char **argv)
 
 	if (parse_uint(vals[O_THREADS], 1024, &threads) != 0) {
 		fail_msg("--threads must be a number from 0 to 1024",
-			 vals[O_THREADS]);
+		         vals[O_THREADS]);
 		goto out;
 	}
 	if (parse_uint(vals[O_MAX_CONN], 1000000, &max_conn) != 0 ||
 	    max_conn == 0) {
 		fail_msg("--max-connections must be a positive number",
-			 vals[O_MAX_CONN]);
+		         vals[O_MAX_CONN]);
 		goto out;
 	}
 	if (parse_uint(vals[O_GC_GRACE], 365ull * 86400, &grace) != 0) {
@@ -294,11 +302,13 @@ serve(int argc, char **argv)
 		goto out;
 	}
 	if (parse_uint(vals[O_SHUTDOWN], 3600, &shutdown_s) != 0) {
-		fail_msg("--shutdown-timeout must be seconds", vals[O_SHUTDOWN]);
+		fail_msg("--shutdown-timeout must be seconds",
+		         vals[O_SHUTDOWN]);
 		goto out;
 	}
 	if (parse_uint(vals[O_IDLE_TIMEOUT], 86400, &idle) != 0) {
-		fail_msg("--idle-timeout must be seconds", vals[O_IDLE_TIMEOUT]);
+		fail_msg("--idle-timeout must be seconds",
+		         vals[O_IDLE_TIMEOUT]);
 		goto out;
 	}
 	if (strcmp(vals[O_ACCESS_LOG], "on") == 0) {
@@ -318,7 +328,7 @@ serve(int argc, char **argv)
 	if (rc != RC_OK) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "data directory %s is not usable",
-			 vals[O_DATA]);
+		         vals[O_DATA]);
 		fail_msg(msg, rc_str(rc));
 		goto out;
 	}
@@ -339,20 +349,21 @@ serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	d = server_start(&app, fd, (unsigned)threads, (unsigned)max_conn,
-			 (unsigned)idle);
+	                 (unsigned)idle);
 	if (d == NULL) {
 		fail_msg("cannot start the HTTP server", NULL);
 		goto out;
 	}
 	log_msg("info", "listening", "address", vals[O_LISTEN], "data",
-		vals[O_DATA], "version", BERTH_VERSION, NULL);
-	log_msg("warn", "authentication is off: anyone who can reach this "
-			"address can push, pull and delete",
-		NULL);
+	        vals[O_DATA], "version", BERTH_VERSION, NULL);
+	log_msg("warn",
+	        "authentication is off: anyone who can reach this "
+	        "address can push, pull and delete",
+	        NULL);
 
 	sigwait(&sigs, &sig);
 	log_msg("info", "shutting down", "signal",
-		sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+	        sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	{
 		int lfd = MHD_quiesce_daemon(d);
 		struct timespec ts = {0, 50 * 1000 * 1000};
@@ -365,7 +376,7 @@ serve(int argc, char **argv)
 			nanosleep(&ts, NULL);
 		if (atomic_load(&app.inflight) > 0)
 			log_msg("warn", "requests still in flight at shutdown",
-				NULL);
+			        NULL);
 	}
 	status = 0;
 out:
@@ -391,7 +402,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "serve") == 0)
 		return serve(argc - 2, argv + 2);
-	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+	if (strcmp(argv[1], "version") == 0 ||
+	    strcmp(argv[1], "--version") == 0) {
 		printf("berth %s\n", BERTH_VERSION);
 		return 0;
 	}
@@ -400,6 +412,7 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	fprintf(stderr, "berth: unknown command '%s' (berth --help)\n", argv[1]);
+	fprintf(stderr, "berth: unknown command '%s' (berth --help)\n",
+	        argv[1]);
 	return 2;
 }

@@ -8,11 +8,11 @@
 #include "registry/http.h"
 
 static const char *const kind_names[R_KIND_COUNT] = {
-	"none",  "base",    "catalog", "tags",    "manifest", "blob",
-	"uploads", "upload", "referrers", "healthz", "readyz", "metrics",
+        "none",    "base",   "catalog",   "tags",    "manifest", "blob",
+        "uploads", "upload", "referrers", "healthz", "readyz",   "metrics",
 };
-static const char *const methods[] = {"GET", "HEAD", "PUT", "POST",
-				      "PATCH", "DELETE", "OTHER"};
+static const char *const methods[] = {"GET",   "HEAD",   "PUT",  "POST",
+                                      "PATCH", "DELETE", "OTHER"};
 #define N_METHODS (sizeof(methods) / sizeof(methods[0]))
 #define N_CLASSES 6 /* 1xx..5xx, and 0 for dropped */
 
@@ -31,7 +31,7 @@ method_index(const char *m)
 
 void
 metrics_count(enum route_kind kind, const char *method, unsigned status,
-	      uint64_t bytes, uint64_t ns)
+              uint64_t bytes, uint64_t ns)
 {
 	size_t cls = status / 100;
 
@@ -40,8 +40,9 @@ metrics_count(enum route_kind kind, const char *method, unsigned status,
 	if (cls >= N_CLASSES)
 		cls = 0;
 	atomic_fetch_add_explicit(&requests[kind][method_index(method)][cls], 1,
-				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&bytes_out[kind], bytes, memory_order_relaxed);
+	                          memory_order_relaxed);
+	atomic_fetch_add_explicit(&bytes_out[kind], bytes,
+	                          memory_order_relaxed);
 	atomic_fetch_add_explicit(&nanos[kind], ns, memory_order_relaxed);
 }
 
@@ -60,31 +61,35 @@ metrics_render(struct app *app)
 	for (size_t k = 0; k < R_KIND_COUNT; k++)
 		for (size_t m = 0; m < N_METHODS; m++)
 			for (size_t c = 0; c < N_CLASSES; c++) {
-				unsigned long v = atomic_load(&requests[k][m][c]);
+				unsigned long v =
+				        atomic_load(&requests[k][m][c]);
 				if (v == 0)
 					continue;
 				fprintf(f,
-					"berth_http_requests_total{route=\"%s\","
-					"method=\"%s\",code=\"%zuxx\"} %lu\n",
-					kind_names[k], methods[m], c, v);
+				        "berth_http_requests_total{route=\"%"
+				        "s\","
+				        "method=\"%s\",code=\"%zuxx\"} %lu\n",
+				        kind_names[k], methods[m], c, v);
 			}
 	fputs("# HELP berth_http_response_bytes_total Bytes sent in response "
 	      "bodies.\n# TYPE berth_http_response_bytes_total counter\n",
 	      f);
 	for (size_t k = 0; k < R_KIND_COUNT; k++)
-		fprintf(f, "berth_http_response_bytes_total{route=\"%s\"} %lu\n",
-			kind_names[k], atomic_load(&bytes_out[k]));
+		fprintf(f,
+		        "berth_http_response_bytes_total{route=\"%s\"} %lu\n",
+		        kind_names[k], atomic_load(&bytes_out[k]));
 	fputs("# HELP berth_http_request_seconds_total Time spent serving "
 	      "requests.\n# TYPE berth_http_request_seconds_total counter\n",
 	      f);
 	for (size_t k = 0; k < R_KIND_COUNT; k++)
-		fprintf(f, "berth_http_request_seconds_total{route=\"%s\"} %.6f\n",
-			kind_names[k], (double)atomic_load(&nanos[k]) / 1e9);
+		fprintf(f,
+		        "berth_http_request_seconds_total{route=\"%s\"} %.6f\n",
+		        kind_names[k], (double)atomic_load(&nanos[k]) / 1e9);
 	fprintf(f,
-		"# HELP berth_http_requests_in_flight Requests being served.\n"
-		"# TYPE berth_http_requests_in_flight gauge\n"
-		"berth_http_requests_in_flight %ld\n",
-		atomic_load(&app->inflight));
+	        "# HELP berth_http_requests_in_flight Requests being served.\n"
+	        "# TYPE berth_http_requests_in_flight gauge\n"
+	        "berth_http_requests_in_flight %ld\n",
+	        atomic_load(&app->inflight));
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

@@ -17,36 +17,37 @@ static const struct {
 	unsigned status;
 	const char *code;
 } error_table[] = {
-	{RC_BLOB_UNKNOWN, 404, "BLOB_UNKNOWN"},
-	{RC_UPLOAD_UNKNOWN, 404, "BLOB_UPLOAD_UNKNOWN"},
-	{RC_UPLOAD_INVALID, 400, "BLOB_UPLOAD_INVALID"},
-	{RC_DIGEST_INVALID, 400, "DIGEST_INVALID"},
-	{RC_SIZE_INVALID, 400, "SIZE_INVALID"},
-	{RC_MANIFEST_UNKNOWN, 404, "MANIFEST_UNKNOWN"},
-	{RC_MANIFEST_INVALID, 400, "MANIFEST_INVALID"},
-	{RC_MANIFEST_BLOB_UNKNOWN, 400, "MANIFEST_BLOB_UNKNOWN"},
-	{RC_NAME_INVALID, 400, "NAME_INVALID"},
-	{RC_NAME_UNKNOWN, 404, "NAME_UNKNOWN"},
-	{RC_TAG_INVALID, 400, "TAG_INVALID"},
-	{RC_RANGE_INVALID, 416, "BLOB_UPLOAD_INVALID"},
-	{RC_UNSUPPORTED, 400, "UNSUPPORTED"},
-	{RC_TOO_LARGE, 413, "MANIFEST_INVALID"},
-	{RC_SCHEMA1, 400, "MANIFEST_INVALID"},
-	{RC_BUSY, 400, "BLOB_UPLOAD_INVALID"},
-	{RC_BAD_REQUEST, 400, "UNSUPPORTED"},
-	{RC_METHOD, 405, "UNSUPPORTED"},
-	{RC_NOT_FOUND, 404, "UNSUPPORTED"},
-	{RC_DENIED, 403, "DENIED"},
-	{RC_UNAUTHORIZED, 401, "UNAUTHORIZED"},
-	{-ENOSPC, 507, "UNKNOWN"},
-	{-EDQUOT, 507, "UNKNOWN"},
-	{RC_FULL, 507, "UNKNOWN"},
+        {RC_BLOB_UNKNOWN, 404, "BLOB_UNKNOWN"},
+        {RC_UPLOAD_UNKNOWN, 404, "BLOB_UPLOAD_UNKNOWN"},
+        {RC_UPLOAD_INVALID, 400, "BLOB_UPLOAD_INVALID"},
+        {RC_DIGEST_INVALID, 400, "DIGEST_INVALID"},
+        {RC_SIZE_INVALID, 400, "SIZE_INVALID"},
+        {RC_MANIFEST_UNKNOWN, 404, "MANIFEST_UNKNOWN"},
+        {RC_MANIFEST_INVALID, 400, "MANIFEST_INVALID"},
+        {RC_MANIFEST_BLOB_UNKNOWN, 400, "MANIFEST_BLOB_UNKNOWN"},
+        {RC_NAME_INVALID, 400, "NAME_INVALID"},
+        {RC_NAME_UNKNOWN, 404, "NAME_UNKNOWN"},
+        {RC_TAG_INVALID, 400, "TAG_INVALID"},
+        {RC_RANGE_INVALID, 416, "BLOB_UPLOAD_INVALID"},
+        {RC_UNSUPPORTED, 400, "UNSUPPORTED"},
+        {RC_TOO_LARGE, 413, "MANIFEST_INVALID"},
+        {RC_SCHEMA1, 400, "MANIFEST_INVALID"},
+        {RC_BUSY, 400, "BLOB_UPLOAD_INVALID"},
+        {RC_BAD_REQUEST, 400, "UNSUPPORTED"},
+        {RC_METHOD, 405, "UNSUPPORTED"},
+        {RC_NOT_FOUND, 404, "UNSUPPORTED"},
+        {RC_DENIED, 403, "DENIED"},
+        {RC_UNAUTHORIZED, 401, "UNAUTHORIZED"},
+        {-ENOSPC, 507, "UNKNOWN"},
+        {-EDQUOT, 507, "UNKNOWN"},
+        {RC_FULL, 507, "UNKNOWN"},
 };
 
 static size_t
 error_index(int rc)
 {
-	for (size_t i = 0; i < sizeof(error_table) / sizeof(error_table[0]); i++)
+	for (size_t i = 0; i < sizeof(error_table) / sizeof(error_table[0]);
+	     i++)
 		if (error_table[i].rc == rc)
 			return i;
 	return SIZE_MAX;
@@ -82,7 +83,8 @@ req_header(struct req *r, const char *name)
 const char *
 req_query(struct req *r, const char *name)
 {
-	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
+	                                   name);
 }
 
 void
@@ -100,11 +102,12 @@ reply(struct req *r, unsigned status, struct MHD_Response *resp)
 		return;
 	}
 	MHD_add_response_header(resp, "Docker-Distribution-API-Version",
-				"registry/2.0");
+	                        "registry/2.0");
 	for (int i = 0; i < r->nxh; i++)
 		MHD_add_response_header(resp, r->xh[i].key, r->xh[i].val);
 	if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
-		log_msg("error", "queue response failed", "path", r->name, NULL);
+		log_msg("error", "queue response failed", "path", r->name,
+		        NULL);
 	MHD_destroy_response(resp);
 	r->replied = 1;
 	r->status = status;
@@ -127,13 +130,14 @@ void
 reply_json(struct req *r, unsigned status, char *json_owned)
 {
 	size_t n = json_owned ? strlen(json_owned) : 0;
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(n, json_owned, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	        n, json_owned, MHD_RESPMEM_MUST_FREE);
 
 	if (resp == NULL)
 		free(json_owned);
 	else
-		MHD_add_response_header(resp, "Content-Type", "application/json");
+		MHD_add_response_header(resp, "Content-Type",
+		                        "application/json");
 	r->bytes_out += n;
 	reply(r, status, resp);
 }
@@ -156,8 +160,8 @@ reply_error(struct req *r, int rc, const char *detail)
 
 	if (status >= 500)
 		log_msg("error", "request failed", "method", r->method, "name",
-			r->name, "error", rc_str(rc), "detail",
-			detail ? detail : "", NULL);
+		        r->name, "error", rc_str(rc), "detail",
+		        detail ? detail : "", NULL);
 	err = json_pack("{s:s, s:s}", "code", code, "message", rc_str(rc));
 	if (err && detail && *detail)
 		json_object_set_new(err, "detail", json_string(detail));

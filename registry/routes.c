@@ -9,32 +9,32 @@
 
 /* The table: method x endpoint -> handler steps and the access it needs. */
 static const struct route routes[] = {
-	{"GET", R_BASE, h_base, NULL, NULL, A_NONE},
-	{"HEAD", R_BASE, h_base, NULL, NULL, A_NONE},
-	{"GET", R_CATALOG, h_catalog, NULL, NULL, A_CATALOG},
-	{"GET", R_TAGS, h_tags, NULL, NULL, A_PULL},
-	{"GET", R_REFERRERS, h_referrers, NULL, NULL, A_PULL},
-	{"GET", R_MANIFEST, h_manifest_get, NULL, NULL, A_PULL},
-	{"HEAD", R_MANIFEST, h_manifest_get, NULL, NULL, A_PULL},
-	{"PUT", R_MANIFEST, h_manifest_put_start, h_manifest_put_body,
-	 h_manifest_put_finish, A_PUSH},
-	{"DELETE", R_MANIFEST, h_manifest_delete, NULL, NULL, A_DELETE},
-	{"GET", R_BLOB, h_blob_get, NULL, NULL, A_PULL},
-	{"HEAD", R_BLOB, h_blob_get, NULL, NULL, A_PULL},
-	{"DELETE", R_BLOB, h_blob_delete, NULL, NULL, A_DELETE},
-	{"POST", R_UPLOADS, h_uploads_post_start, h_upload_body,
-	 h_upload_put_finish, A_PUSH},
-	{"PATCH", R_UPLOAD, h_upload_patch_start, h_upload_body,
-	 h_upload_patch_finish, A_PUSH},
-	{"PUT", R_UPLOAD, h_upload_put_start, h_upload_body,
-	 h_upload_put_finish, A_PUSH},
-	{"GET", R_UPLOAD, h_upload_get, NULL, NULL, A_PUSH},
-	{"DELETE", R_UPLOAD, h_upload_delete, NULL, NULL, A_PUSH},
-	{"GET", R_HEALTHZ, h_healthz, NULL, NULL, A_NONE},
-	{"HEAD", R_HEALTHZ, h_healthz, NULL, NULL, A_NONE},
-	{"GET", R_READYZ, h_healthz, NULL, NULL, A_NONE},
-	{"HEAD", R_READYZ, h_healthz, NULL, NULL, A_NONE},
-	{"GET", R_METRICS, h_metrics, NULL, NULL, A_NONE},
+        {"GET", R_BASE, h_base, NULL, NULL, A_NONE},
+        {"HEAD", R_BASE, h_base, NULL, NULL, A_NONE},
+        {"GET", R_CATALOG, h_catalog, NULL, NULL, A_CATALOG},
+        {"GET", R_TAGS, h_tags, NULL, NULL, A_PULL},
+        {"GET", R_REFERRERS, h_referrers, NULL, NULL, A_PULL},
+        {"GET", R_MANIFEST, h_manifest_get, NULL, NULL, A_PULL},
+        {"HEAD", R_MANIFEST, h_manifest_get, NULL, NULL, A_PULL},
+        {"PUT", R_MANIFEST, h_manifest_put_start, h_manifest_put_body,
+         h_manifest_put_finish, A_PUSH},
+        {"DELETE", R_MANIFEST, h_manifest_delete, NULL, NULL, A_DELETE},
+        {"GET", R_BLOB, h_blob_get, NULL, NULL, A_PULL},
+        {"HEAD", R_BLOB, h_blob_get, NULL, NULL, A_PULL},
+        {"DELETE", R_BLOB, h_blob_delete, NULL, NULL, A_DELETE},
+        {"POST", R_UPLOADS, h_uploads_post_start, h_upload_body,
+         h_upload_put_finish, A_PUSH},
+        {"PATCH", R_UPLOAD, h_upload_patch_start, h_upload_body,
+         h_upload_patch_finish, A_PUSH},
+        {"PUT", R_UPLOAD, h_upload_put_start, h_upload_body,
+         h_upload_put_finish, A_PUSH},
+        {"GET", R_UPLOAD, h_upload_get, NULL, NULL, A_PUSH},
+        {"DELETE", R_UPLOAD, h_upload_delete, NULL, NULL, A_PUSH},
+        {"GET", R_HEALTHZ, h_healthz, NULL, NULL, A_NONE},
+        {"HEAD", R_HEALTHZ, h_healthz, NULL, NULL, A_NONE},
+        {"GET", R_READYZ, h_healthz, NULL, NULL, A_NONE},
+        {"HEAD", R_READYZ, h_healthz, NULL, NULL, A_NONE},
+        {"GET", R_METRICS, h_metrics, NULL, NULL, A_NONE},
 };
 
 const struct route *
@@ -65,7 +65,7 @@ is_uuid(const char *s)
 				return 0;
 			d++;
 		} else if (!((s[i] >= '0' && s[i] <= '9') ||
-			     (s[i] >= 'a' && s[i] <= 'f'))) {
+		             (s[i] >= 'a' && s[i] <= 'f'))) {
 			return 0;
 		}
 	}
@@ -78,8 +78,8 @@ is_uuid(const char *s)
 static int
 manifest_ref_error(const char *ref, int rc)
 {
-	static const char *const known[] = {"sha256:", "sha384:", "sha512:",
-					    "blake3:"};
+	static const char *const known[] = {
+	        "sha256:", "sha384:", "sha512:", "blake3:"};
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (strncmp(ref, known[i], strlen(known[i])) == 0)
@@ -112,16 +112,16 @@ copy_part(char *dst, size_t cap, const char *s, size_t n)
 
 int
 route_parse(const char *url, enum route_kind *kind, char *name, size_t namelen,
-	    char *ref, size_t reflen)
+            char *ref, size_t reflen)
 {
 	static const struct {
 		const char *marker;
 		enum route_kind kind;
 	} marks[] = {
-		{"/blobs/uploads/", R_UPLOAD},
-		{"/manifests/", R_MANIFEST},
-		{"/blobs/", R_BLOB},
-		{"/referrers/", R_REFERRERS},
+	        {"/blobs/uploads/", R_UPLOAD},
+	        {"/manifests/", R_MANIFEST},
+	        {"/blobs/", R_BLOB},
+	        {"/referrers/", R_REFERRERS},
 	};
 	const char *path, *best = NULL, *rest;
 	enum route_kind k = R_NONE;
@@ -154,7 +154,8 @@ route_parse(const char *url, enum route_kind *kind, char *name, size_t namelen,
 	{
 		size_t pl = strlen(path);
 		const char *tl = "/tags/list";
-		if (pl > strlen(tl) && strcmp(path + pl - strlen(tl), tl) == 0) {
+		if (pl > strlen(tl) &&
+		    strcmp(path + pl - strlen(tl), tl) == 0) {
 			best = path + pl - strlen(tl);
 			best_len = strlen(tl);
 			k = R_TAGS;
@@ -176,8 +177,7 @@ route_parse(const char *url, enum route_kind *kind, char *name, size_t namelen,
 		return RC_NAME_INVALID;
 	rest = best + best_len;
 	switch (k) {
-	case R_TAGS:
-		break;
+	case R_TAGS: break;
 	case R_UPLOAD:
 		if (*rest == '\0') {
 			k = R_UPLOADS;
@@ -208,8 +208,7 @@ route_parse(const char *url, enum route_kind *kind, char *name, size_t namelen,
 			return RC_DIGEST_INVALID;
 		break;
 	}
-	default:
-		return RC_NOT_FOUND;
+	default: return RC_NOT_FOUND;
 	}
 	*kind = k;
 	return RC_OK;

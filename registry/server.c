@@ -44,7 +44,7 @@ req_start(struct req *r, const char *url)
 	int rc, allowed = 0;
 
 	rc = route_parse(url, &r->kind, r->name, sizeof(r->name), r->ref,
-			 sizeof(r->ref));
+	                 sizeof(r->ref));
 	if (rc == RC_OK && r->kind == R_UPLOAD) {
 		memcpy(r->uuid, r->ref, sizeof(r->uuid) - 1);
 		r->uuid[sizeof(r->uuid) - 1] = '\0';
@@ -62,8 +62,8 @@ req_start(struct req *r, const char *url)
 
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
-	   const char *method, const char *version, const char *upload_data,
-	   size_t *upload_data_size, void **con_cls)
+           const char *method, const char *version, const char *upload_data,
+           size_t *upload_data_size, void **con_cls)
 {
 	struct app *app = cls;
 	struct req *r = *con_cls;
@@ -107,7 +107,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-	     enum MHD_RequestTerminationCode toe)
+             enum MHD_RequestTerminationCode toe)
 {
 	struct req *r = *con_cls;
 
@@ -118,7 +118,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
 		r->status = 499; /* client went away */
 	metrics_count(r->kind, r->method, r->status, r->bytes_out,
-		      now_ns() - r->t0_ns);
+	              now_ns() - r->t0_ns);
 	if (r->app->access_log)
 		log_access(r);
 	req_free(r);
@@ -145,18 +145,18 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 struct MHD_Daemon *
 server_start(struct app *app, int listen_fd, unsigned threads,
-	     unsigned conn_limit, unsigned timeout_s)
+             unsigned conn_limit, unsigned timeout_s)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	                 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 
 	return MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, app,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_LISTEN_SOCKET,
-		listen_fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
-		MHD_OPTION_CONNECTION_LIMIT, conn_limit,
-		MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, app, MHD_OPTION_END);
+	        flags, 0, NULL, NULL, on_request, app,
+	        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	        MHD_OPTION_LISTEN_SOCKET, listen_fd,
+	        MHD_OPTION_THREAD_POOL_SIZE, threads,
+	        MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+	        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, app, MHD_OPTION_END);
 }

@@ -5,7 +5,7 @@
 
 /* Starts the MHD daemon on an already listening socket. NULL on failure. */
 struct MHD_Daemon *server_start(struct app *app, int listen_fd,
-				unsigned threads, unsigned conn_limit,
-				unsigned timeout_s);
+                                unsigned threads, unsigned conn_limit,
+                                unsigned timeout_s);
 
 #endif

@@ -25,28 +25,28 @@ struct blob_upload;
 /* Opens (creating when missing) DATA/blobs and DATA/uploads under datadir.
  * Fails with a negative errno when the directory is not writable. */
 int blob_store_open(const char *datadir, struct blob_store **out)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 void blob_store_close(struct blob_store *bs);
 
 /* Size of a stored blob; RC_BLOB_UNKNOWN when its file is missing. */
 int blob_stat(struct blob_store *bs, const char *digest, uint64_t *size)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Opens a stored blob read-only; the caller owns *fd. */
-int blob_open(struct blob_store *bs, const char *digest, int *fd, uint64_t *size)
-	__attribute__((warn_unused_result));
+int blob_open(struct blob_store *bs, const char *digest, int *fd,
+              uint64_t *size) __attribute__((warn_unused_result));
 
 /* Unlinks a stored blob file (collector only). RC_BLOB_UNKNOWN if absent. */
 int blob_remove(struct blob_store *bs, const char *digest)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Path of a blob file, for diagnostics and `berth check`. */
 int blob_path(struct blob_store *bs, const char *digest, char *buf, size_t len)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Creates an empty upload file with a fresh random v4 UUID. */
 int blob_upload_create(struct blob_store *bs, char uuid[BLOB_UUID_BUF])
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Checks an upload out for exclusive use by one request. An upload kept
  * open since its last request resumes its hash state; otherwise (new
@@ -54,7 +54,8 @@ int blob_upload_create(struct blob_store *bs, char uuid[BLOB_UUID_BUF])
  * RC_UPLOAD_UNKNOWN when no such upload, RC_BUSY when another request holds
  * it. The uuid is validated here (only a v4-shaped UUID is accepted). */
 int blob_upload_acquire(struct blob_store *bs, const char *uuid,
-			struct blob_upload **out) __attribute__((warn_unused_result));
+                        struct blob_upload **out)
+        __attribute__((warn_unused_result));
 
 /* Gives the upload back; its hash state is kept in memory for the next
  * request (bounded cache, least recently used evicted). NULL is fine. */
@@ -67,7 +68,7 @@ uint64_t blob_upload_offset(const struct blob_upload *up);
  * file is truncated back to the offset before this call, so the upload stays
  * consistent and can be retried. */
 int blob_upload_write(struct blob_upload *up, const void *buf, size_t len)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Finishes an upload: fsync, compare the content's digest with
  * expected_digest (RC_DIGEST_INVALID on mismatch, upload kept so the client
@@ -76,11 +77,11 @@ int blob_upload_write(struct blob_upload *up, const void *buf, size_t len)
  * the blob's size, and up is freed (do not release it). On failure up stays
  * acquired and must still be released. */
 int blob_upload_commit(struct blob_upload *up, const char *expected_digest,
-		       uint64_t *size) __attribute__((warn_unused_result));
+                       uint64_t *size) __attribute__((warn_unused_result));
 
 /* Deletes an upload's file (and its cached state). RC_UPLOAD_UNKNOWN when
  * absent, RC_BUSY when acquired by a request. */
 int blob_upload_delete(struct blob_store *bs, const char *uuid)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 #endif

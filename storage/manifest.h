@@ -10,19 +10,23 @@
 #include "common/digest.h"
 
 #define MANIFEST_MAX_BYTES (4u * 1024u * 1024u)
-#define MEDIA_TYPE_BUF 256
+#define MEDIA_TYPE_BUF     256
 
 #define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_OCI_INDEX    "application/vnd.oci.image.index.v1+json"
+#define MT_DOCKER_MANIFEST                                                     \
+	"application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_LIST                                                         \
+	"application/vnd.docker.distribution.manifest.list.v2+json"
 #define MT_DOCKER_SCHEMA1 "application/vnd.docker.distribution.manifest.v1+json"
-#define MT_DOCKER_SCHEMA1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
+#define MT_DOCKER_SCHEMA1_SIGNED                                               \
+	"application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 /* Something a manifest references. */
 struct manifest_child {
 	char digest[DIGEST_BUF];
-	int is_manifest; /* 1: entry of an index/list; 0: config or layer blob */
+	int is_manifest; /* 1: entry of an index/list; 0: config or layer blob
+	                  */
 	int64_t size;    /* size from the descriptor */
 };
 
@@ -30,12 +34,12 @@ struct manifest_info {
 	char media_type[MEDIA_TYPE_BUF];    /* the type stored and served */
 	char subject[DIGEST_BUF];           /* "" when no subject */
 	char artifact_type[MEDIA_TYPE_BUF]; /* for referrers: artifactType, else
-					       config.mediaType of an image
-					       manifest, else "" */
+	                                       config.mediaType of an image
+	                                       manifest, else "" */
 	char *annotations_json;             /* compact JSON object or NULL */
 	struct manifest_child *children;    /* unique by digest, in order */
 	size_t n_children;
-	int is_index;                       /* OCI index or docker list */
+	int is_index; /* OCI index or docker list */
 };
 
 /* Parses body (len bytes). content_type is the request's Content-Type
@@ -52,8 +56,8 @@ struct manifest_info {
  * Unknown media types with a valid descriptor structure are accepted
  * (artifacts). */
 int manifest_parse(const void *body, size_t len, const char *content_type,
-		   struct manifest_info **out, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+                   struct manifest_info **out, char *err, size_t errlen)
+        __attribute__((warn_unused_result));
 
 void manifest_info_free(struct manifest_info *mi);
 

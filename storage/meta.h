@@ -48,8 +48,8 @@ struct meta_options {
 	uint64_t gc_grace;    /* seconds; 0 = default (3600) */
 };
 
-int meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
-	__attribute__((warn_unused_result));
+int meta_open(const char *dir, const struct meta_options *opt,
+              struct meta **out) __attribute__((warn_unused_result));
 void meta_close(struct meta *m);
 
 /* ---- blobs and links ---- */
@@ -58,41 +58,42 @@ void meta_close(struct meta *m);
  * and (when upload_uuid is not NULL) deletes that upload session, all in one
  * txn. A new blob starts with refcount 0 and is queued. */
 int meta_blob_commit(struct meta *m, const char *repo, const char *digest,
-		     uint64_t size, const char *upload_uuid, uint64_t now)
-	__attribute__((warn_unused_result));
+                     uint64_t size, const char *upload_uuid, uint64_t now)
+        __attribute__((warn_unused_result));
 
 /* Size of a blob linked in repo. RC_BLOB_UNKNOWN when the blob is unknown or
  * not linked in repo. *queued is set to 1 when the blob sits on gcq (the
  * caller should then call meta_touch_blob). queued may be NULL. */
 int meta_blob_get(struct meta *m, const char *repo, const char *digest,
-		  uint64_t *size, int *queued) __attribute__((warn_unused_result));
+                  uint64_t *size, int *queued)
+        __attribute__((warn_unused_result));
 
 /* Size of a blob regardless of links (mount without "from"). */
 int meta_blob_exists(struct meta *m, const char *digest, uint64_t *size)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Links a blob into repo. With from != NULL the blob must be linked in
  * from; with from == NULL it must merely exist. RC_BLOB_UNKNOWN otherwise.
  * Pushes a queued blob's due time forward. *size set on success. */
 int meta_blob_mount(struct meta *m, const char *repo, const char *digest,
-		    const char *from, uint64_t now, uint64_t *size)
-	__attribute__((warn_unused_result));
+                    const char *from, uint64_t now, uint64_t *size)
+        __attribute__((warn_unused_result));
 
 /* Removes repo's link to a blob (DELETE blob). RC_BLOB_UNKNOWN when not
  * linked. A blob with refcount 0 stays queued. */
 int meta_blob_unlink(struct meta *m, const char *repo, const char *digest,
-		     uint64_t now) __attribute__((warn_unused_result));
+                     uint64_t now) __attribute__((warn_unused_result));
 
 /* Pushes a queued blob's due time to now + grace (no-op if not queued). */
 int meta_touch_blob(struct meta *m, const char *digest, uint64_t now)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* ---- manifests and tags ---- */
 
 struct meta_manifest_put {
 	const char *repo;
-	const char *digest;   /* digest of body */
-	const char *tag;      /* NULL when pushed by digest */
+	const char *digest; /* digest of body */
+	const char *tag;    /* NULL when pushed by digest */
 	const void *body;
 	size_t body_len;
 	const struct manifest_info *info;
@@ -106,8 +107,8 @@ struct meta_manifest_put {
  * children and referrers entry, updates refcounts, moves the tag. Putting an
  * existing (repo, digest) again only moves the tag. */
 int meta_manifest_put(struct meta *m, const struct meta_manifest_put *p,
-		      uint64_t now, char missing[DIGEST_BUF])
-	__attribute__((warn_unused_result));
+                      uint64_t now, char missing[DIGEST_BUF])
+        __attribute__((warn_unused_result));
 
 struct meta_manifest {
 	char digest[DIGEST_BUF];
@@ -121,22 +122,22 @@ struct meta_manifest {
  * read txn. With want_body the body is copied out. RC_MANIFEST_UNKNOWN when
  * absent. */
 int meta_manifest_get(struct meta *m, const char *repo, const char *ref,
-		      int want_body, struct meta_manifest *out)
-	__attribute__((warn_unused_result));
+                      int want_body, struct meta_manifest *out)
+        __attribute__((warn_unused_result));
 
 int meta_touch_manifest(struct meta *m, const char *repo, const char *digest,
-			uint64_t now) __attribute__((warn_unused_result));
+                        uint64_t now) __attribute__((warn_unused_result));
 
 /* Deletes a manifest from repo (DELETE by digest): its tags, its row, its
  * referrers entry, decrements what it referenced (children and the +1 it
  * gave its referrers); when no repo holds the digest any more its body and
  * children rows go too. RC_MANIFEST_UNKNOWN when absent. */
 int meta_manifest_delete(struct meta *m, const char *repo, const char *digest,
-			 uint64_t now) __attribute__((warn_unused_result));
+                         uint64_t now) __attribute__((warn_unused_result));
 
 /* Deletes one tag (DELETE by tag). RC_MANIFEST_UNKNOWN when absent. */
 int meta_tag_delete(struct meta *m, const char *repo, const char *tag,
-		    uint64_t now) __attribute__((warn_unused_result));
+                    uint64_t now) __attribute__((warn_unused_result));
 
 /* A page of names: tags of a repo, or repositories of the catalog. */
 struct meta_list {
@@ -151,11 +152,12 @@ void meta_list_free(struct meta_list *l);
  * (n == SIZE_MAX: no limit). RC_NAME_UNKNOWN when repo has no manifests,
  * tags nor blob links. */
 int meta_tags_list(struct meta *m, const char *repo, const char *last, size_t n,
-		   struct meta_list *out) __attribute__((warn_unused_result));
+                   struct meta_list *out) __attribute__((warn_unused_result));
 
 /* Repositories holding at least one manifest, same paging rules. */
 int meta_catalog_list(struct meta *m, const char *last, size_t n,
-		      struct meta_list *out) __attribute__((warn_unused_result));
+                      struct meta_list *out)
+        __attribute__((warn_unused_result));
 
 /* ---- referrers ---- */
 
@@ -164,7 +166,7 @@ struct meta_referrer {
 	char media_type[MEDIA_TYPE_BUF];
 	uint64_t size;
 	char artifact_type[MEDIA_TYPE_BUF]; /* "" when none */
-	char *annotations_json;             /* NULL when none; freed by list_free */
+	char *annotations_json; /* NULL when none; freed by list_free */
 };
 
 struct meta_referrers {
@@ -177,25 +179,26 @@ void meta_referrers_free(struct meta_referrers *r);
  * artifactType equals artifact_type (NULL = no filter). Empty list (not an
  * error) when none. */
 int meta_referrers_list(struct meta *m, const char *repo, const char *subject,
-			const char *artifact_type, struct meta_referrers *out)
-	__attribute__((warn_unused_result));
+                        const char *artifact_type, struct meta_referrers *out)
+        __attribute__((warn_unused_result));
 
 /* ---- upload sessions ---- */
 
 int meta_upload_put(struct meta *m, const char *uuid, const char *repo,
-		    uint64_t now) __attribute__((warn_unused_result));
+                    uint64_t now) __attribute__((warn_unused_result));
 /* RC_UPLOAD_UNKNOWN unless uuid is a session of repo. */
 int meta_upload_check(struct meta *m, const char *uuid, const char *repo)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 int meta_upload_delete(struct meta *m, const char *uuid)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* ---- counts and the gc queue (for the collector and tests) ---- */
 
 int meta_blob_refcount(struct meta *m, const char *digest, uint64_t *refcount)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 int meta_manifest_refcount(struct meta *m, const char *repo, const char *digest,
-			   uint64_t *refcount) __attribute__((warn_unused_result));
+                           uint64_t *refcount)
+        __attribute__((warn_unused_result));
 
 enum meta_gc_kind { META_GC_BLOB = 1, META_GC_MANIFEST = 2 };
 
@@ -209,7 +212,7 @@ struct meta_gc_item {
 /* Calls fn for every queued item with due <= until (UINT64_MAX: all), in due
  * order, from one read txn. fn returning non-zero stops the walk. */
 int meta_gcq_walk(struct meta *m, uint64_t until,
-		  int (*fn)(const struct meta_gc_item *it, void *arg), void *arg)
-	__attribute__((warn_unused_result));
+                  int (*fn)(const struct meta_gc_item *it, void *arg),
+                  void *arg) __attribute__((warn_unused_result));
 
 #endif
