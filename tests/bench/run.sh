@@ -503,6 +503,9 @@ report() {
 	for t in berth distribution nginx; do
 		[ -n "${NOTE[$t]:-}" ] && echo "- $t: ${NOTE[$t]}"
 	done
+	local bad
+	bad=$(grep -cv ' errors=0' "$RES" || true)
+	[ "$bad" -gt 0 ] && echo "- warning: $bad run(s) had errors and are not used; see Raw runs"
 	echo
 	echo "| test | berth | distribution | nginx | berth/distribution | berth/nginx |"
 	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
