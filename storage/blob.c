@@ -37,8 +37,14 @@ struct blob_upload {
 	int fd;          /* -1 while not loaded */
 	EVP_MD_CTX *ctx; /* hash of bytes [0, offset) */
 	uint64_t offset;
+	uint64_t kicked; /* writeback started for bytes [0, kicked) */
 	int broken; /* hash state unusable: drop it on release */
 };
+
+/* Writeback of an upload is started every BLOB_KICK_BYTES while it is still
+ * arriving, so the fsync at commit waits for the last few MiB instead of
+ * the whole blob: receiving and writing to disk overlap. */
+#define BLOB_KICK_BYTES (8u << 20)
 
 struct upload_list {
 	struct blob_upload *head, *tail;
@@ -628,6 +634,13 @@ blob_upload_write(struct blob_upload *up, const void *buf, size_t len)
 		return rc;
 	}
 	up->offset += len;
+	if (up->offset - up->kicked >= BLOB_KICK_BYTES) {
+		/* Only a hint: a failure here shows up at the commit's fsync. */
+		(void)sync_file_range(up->fd, (off_t)up->kicked,
+		                      (off_t)(up->offset - up->kicked),
+		                      SYNC_FILE_RANGE_WRITE);
+		up->kicked = up->offset;
+	}
 	return 0;
 }
 
