@@ -297,6 +297,14 @@ finish() {
 			ok "every 4xx has an OCI error JSON body"
 		fi
 	fi
+	# stop the server and look for sanitizer reports (ASan/UBSan builds)
+	stop_berth
+	if grep -q 'Sanitizer\|runtime error:' "$T/berth.log" 2>/dev/null; then
+		fail "no sanitizer report in the server log: $(grep -m3 'Sanitizer\|runtime error:\|#[0-3] ' "$T/berth.log" | tr '\n' ';')"
+		grep -A30 -m1 'Sanitizer\|runtime error:' "$T/berth.log" >&2
+	else
+		ok "no sanitizer report in the server log"
+	fi
 	if [ -s "$T/apiver_missing" ]; then
 		fail "Docker-Distribution-API-Version on every response: missing on $(wc -l <"$T/apiver_missing") of $NREQ, e.g. $(head -3 "$T/apiver_missing" | tr '\n' ';')"
 	else
