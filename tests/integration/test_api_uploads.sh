@@ -77,6 +77,24 @@ expect_status "PUT without body after streamed PATCH is 201" 201
 req GET "/v2/$R/blobs/$D"
 expect_eq "streamed blob content" "$D" "$(dg "$T/b")"
 
+# --- several streamed PATCHes without Content-Range append
+head -c 1000 /dev/urandom >"$T/sa"
+head -c 2345 /dev/urandom >"$T/sb"
+cat "$T/sa" "$T/sb" >"$T/sab"
+req POST "/v2/$R/blobs/uploads/"
+loc=$(loc_path)
+req PATCH "$loc" -H 'Content-Type: application/octet-stream' --data-binary "@$T/sa"
+expect_hdr "first PATCH without Content-Range: Range 0-999" Range 0-999
+loc=$(loc_path)
+req PATCH "$loc" -H 'Content-Type: application/octet-stream' -H 'Transfer-Encoding: chunked' --data-binary "@$T/sb"
+expect_status "second PATCH without Content-Range is 202" 202
+expect_hdr "second PATCH without Content-Range appends: Range 0-3344" Range 0-3344
+loc=$(loc_path)
+req PUT "$(with_query "$loc" "digest=$(dg "$T/sab")")"
+expect_status "PUT after two streamed PATCHes is 201" 201
+req GET "/v2/$R/blobs/$(dg "$T/sab")"
+expect_body_file "blob from two streamed PATCHes" "$T/sab"
+
 # --- ranged PATCH chunks, in order, then final chunk in the PUT
 head -c 250 /dev/urandom >"$T/c"
 D=$(dg "$T/c")
