@@ -100,7 +100,7 @@ expect_status "old manifest still pullable by digest" 200
 # --- concurrent pushes of different tags and concurrent pulls
 pids=()
 for i in $(seq 1 8); do
-	curl -sS -o /dev/null -w '%{http_code}' -X PUT -H "Content-Type: $D2_MANIFEST" \
+	curl -sS --max-time 30 -o /dev/null -w '%{http_code}' -X PUT -H "Content-Type: $D2_MANIFEST" \
 		--data-binary "@$T/m.json" "$URL/v2/$R/manifests/par$i" >"$T/par.$i" &
 	pids+=($!)
 done
@@ -110,7 +110,7 @@ req GET "/v2/$R/tags/list"
 expect_eq "every concurrently pushed tag is listed" 8 "$(jq '[.tags[] | select(startswith("par"))] | length' "$T/b")"
 pids=()
 for i in $(seq 1 16); do
-	curl -sS -o "$T/pull.$i" "$URL/v2/$R/blobs/$(dg "$T/layer1")" &
+	curl -sS --max-time 30 -o "$T/pull.$i" "$URL/v2/$R/blobs/$(dg "$T/layer1")" &
 	pids+=($!)
 done
 wait "${pids[@]}"

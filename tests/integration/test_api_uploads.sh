@@ -228,9 +228,9 @@ head -c 2000000 /dev/urandom >"$T/cc"
 DC=$(dg "$T/cc")
 up_once() {
 	local l
-	l=$(curl -sS -D - -o /dev/null -X POST "$URL/v2/$R/blobs/uploads/" | tr -d '\r' |
+	l=$(curl -sS --max-time 30 -D - -o /dev/null -X POST "$URL/v2/$R/blobs/uploads/" | tr -d '\r' |
 		sed -n 's/^[Ll]ocation: *//p' | sed -E 's#^https?://[^/]*##')
-	curl -sS -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/octet-stream' \
+	curl -sS --max-time 30 -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/octet-stream' \
 		--data-binary "@$T/cc" "$URL$(with_query "$l" "digest=$DC")" >"$T/cc.$1"
 }
 pids=()
