@@ -157,6 +157,10 @@ server_start(struct app *app, int listen_fd, unsigned threads,
 	        MHD_OPTION_THREAD_POOL_SIZE, threads,
 	        MHD_OPTION_CONNECTION_LIMIT, conn_limit,
 	        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+	        /* MHD clears a connection's whole pool for every request and
+	         * maps it for every connection: 32 KiB (its default) measured
+	         * 1.5x the requests/s of 256 KiB and a pull storm 3x faster,
+	         * while uploads stay disk-bound either way. */
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, app, MHD_OPTION_END);
 }
