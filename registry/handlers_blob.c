@@ -239,6 +239,7 @@ static int
 upload_resume(struct req *r)
 {
 	const char *cr = req_header(r, "Content-Range");
+	const char *cl = req_header(r, "Content-Length");
 	int rc;
 
 	rc = meta_upload_check(r->app->meta, r->uuid, r->name);
@@ -258,6 +259,10 @@ upload_resume(struct req *r)
 		if ((*end != '\0' && *end != '/') || b < a ||
 		    a != blob_upload_offset(r->up))
 			return RC_RANGE_INVALID;
+		/* The chunk must be exactly the range it claims. */
+		if (cl != NULL && strtoull(cl, NULL, 10) != b - a + 1)
+			return RC_RANGE_INVALID;
+		r->range_end = b + 1;
 	}
 	return RC_OK;
 }
@@ -297,6 +302,12 @@ h_upload_body(struct req *r, const char *data, size_t len)
 
 	if (len == 0 || r->up == NULL)
 		return RC_OK;
+	if (r->range_end != 0 &&
+	    blob_upload_offset(r->up) + len > r->range_end) {
+		/* more bytes than the Content-Range announced */
+		upload_fail(r, RC_RANGE_INVALID);
+		return RC_RANGE_INVALID;
+	}
 	rc = blob_upload_write(r->up, data, len);
 	if (rc != RC_OK)
 		r->err_rc = rc;

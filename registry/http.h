@@ -74,6 +74,7 @@ struct req {
 	char err_detail[256];
 	/* body sinks */
 	struct blob_upload *up;
+	uint64_t range_end; /* end (exclusive) of a chunk's Content-Range */
 	char *buf;
 	size_t len, cap, limit;
 	int too_large;
