@@ -38,7 +38,7 @@ struct blob_upload {
 	EVP_MD_CTX *ctx; /* hash of bytes [0, offset) */
 	uint64_t offset;
 	uint64_t kicked; /* writeback started for bytes [0, kicked) */
-	int broken; /* hash state unusable: drop it on release */
+	int broken;      /* hash state unusable: drop it on release */
 };
 
 /* Writeback of an upload is started every BLOB_KICK_BYTES while it is still
@@ -635,7 +635,8 @@ blob_upload_write(struct blob_upload *up, const void *buf, size_t len)
 	}
 	up->offset += len;
 	if (up->offset - up->kicked >= BLOB_KICK_BYTES) {
-		/* Only a hint: a failure here shows up at the commit's fsync. */
+		/* Only a hint: a failure here shows up at the commit's fsync.
+		 */
 		(void)sync_file_range(up->fd, (off_t)up->kicked,
 		                      (off_t)(up->offset - up->kicked),
 		                      SYNC_FILE_RANGE_WRITE);

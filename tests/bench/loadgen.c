@@ -29,16 +29,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PATHS 256
-#define MAX_HEADERS 16
-#define MAX_THREADS 16
-#define MAX_CONNS 4096
-#define BUF_SIZE (64 * 1024)
-#define HDR_MAX (32 * 1024)
+#define MAX_PATHS    256
+#define MAX_HEADERS  16
+#define MAX_THREADS  16
+#define MAX_CONNS    4096
+#define BUF_SIZE     (64 * 1024)
+#define HDR_MAX      (32 * 1024)
 #define SCRATCH_SIZE (256 * 1024)
 
 /* Latency histogram: exact below 1024 us, then 512 buckets per power of 2. */
-#define HIST_LINEAR 1024
+#define HIST_LINEAR  1024
 #define HIST_MAX_EXP 40
 #define HIST_BUCKETS (HIST_LINEAR + (HIST_MAX_EXP - 10 + 1) * 512)
 
@@ -131,14 +131,14 @@ static struct {
 	uint64_t errors;
 	int abort;
 } g = {
-	.method = "GET",
-	.conns = 64,
-	.threads = 2,
-	.duration = 10.0,
-	.max_requests = 100000000ull,
-	.max_errors = 1000,
-	.rounds = 3,
-	.label = "-",
+        .method = "GET",
+        .conns = 64,
+        .threads = 2,
+        .duration = 10.0,
+        .max_requests = 100000000ull,
+        .max_errors = 1000,
+        .rounds = 3,
+        .label = "-",
 };
 
 static uint64_t
@@ -445,10 +445,12 @@ static int
 parse_headers(struct worker *w, struct conn *c, size_t hlen)
 {
 	const char *p = c->buf, *end = c->buf + hlen;
-	int status, http10, chunked = 0, have_len = 0, close_hdr = 0, ka_hdr = 0;
+	int status, http10, chunked = 0, have_len = 0, close_hdr = 0,
+	                    ka_hdr = 0;
 	uint64_t clen = 0;
 
-	if (hlen < 12 || strncmp(p, "HTTP/1.", 7) != 0 || !isdigit((unsigned char)p[9]))
+	if (hlen < 12 || strncmp(p, "HTTP/1.", 7) != 0 ||
+	    !isdigit((unsigned char)p[9]))
 		return -1;
 	http10 = p[7] == '0';
 	status = atoi(p + 9);
@@ -479,7 +481,8 @@ parse_headers(struct worker *w, struct conn *c, size_t hlen)
 	c->keepalive = close_hdr ? 0 : (http10 ? ka_hdr : 1);
 	if (have_len)
 		w->st.clen += clen;
-	if (c->rq->head || status / 100 == 1 || status == 204 || status == 304) {
+	if (c->rq->head || status / 100 == 1 || status == 204 ||
+	    status == 304) {
 		c->state = CS_NOBODY; /* no body: caller finishes */
 		return status;
 	}
@@ -519,17 +522,18 @@ consume_body(struct worker *w, struct conn *c, const char *p, size_t n)
 				return i == n ? 1 : -1;
 			break;
 		}
-		case CS_BODY_EOF:
-			w->st.bytes += n - i;
-			return 0;
+		case CS_BODY_EOF: w->st.bytes += n - i; return 0;
 		case CS_CHUNK_SIZE: {
 			int ch = (unsigned char)p[i++];
 
 			if (isxdigit(ch)) {
 				if (c->chunk >> 56)
 					return -1;
-				c->chunk = c->chunk * 16 +
-					   (uint64_t)(isdigit(ch) ? ch - '0' : (tolower(ch) - 'a' + 10));
+				c->chunk =
+				        c->chunk * 16 +
+				        (uint64_t)(isdigit(ch) ? ch - '0'
+				                               : (tolower(ch) -
+				                                  'a' + 10));
 			} else if (ch == ';' || ch == '\r' || ch == ' ') {
 				c->state = CS_CHUNK_EXT;
 			} else if (ch == '\n') {
@@ -580,8 +584,7 @@ consume_body(struct worker *w, struct conn *c, const char *p, size_t n)
 			}
 			i++;
 			break;
-		default:
-			return -1;
+		default: return -1;
 		}
 	}
 	if (c->state == CS_BODY_LEN && c->left == 0)
@@ -640,8 +643,8 @@ conn_read(struct worker *w, struct conn *c)
 				response_done(w, c);
 				return;
 			}
-			r = rest ? consume_body(w, c, eoh + 4, rest) :
-				   (c->state == CS_BODY_LEN && c->left == 0);
+			r = rest ? consume_body(w, c, eoh + 4, rest)
+			         : (c->state == CS_BODY_LEN && c->left == 0);
 		}
 		goto judge;
 	}
@@ -682,7 +685,8 @@ conn_event(struct worker *w, struct conn *c, uint32_t events)
 		int err = 0;
 		socklen_t len = sizeof(err);
 
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 ||
+		    err) {
 			conn_fail(w, c);
 			return;
 		}
@@ -712,7 +716,8 @@ worker_run(void *arg)
 		uint64_t t = now_ns();
 		int n, ms;
 
-		if (t >= g.deadline || __atomic_load_n(&g.abort, __ATOMIC_RELAXED))
+		if (t >= g.deadline ||
+		    __atomic_load_n(&g.abort, __ATOMIC_RELAXED))
 			break;
 		ms = (int)((g.deadline - t) / 1000000) + 1;
 		if (ms > 50)
@@ -819,13 +824,16 @@ cpu_seconds(void)
 static void
 print_common(const struct stats *st)
 {
-	printf(" requests=%llu ok=%llu s3xx=%llu s4xx=%llu s5xx=%llu conn_err=%llu"
-	       " timeouts=%llu errors=%llu first_bad_status=%d connects=%llu bytes=%llu clen=%llu",
+	printf(" requests=%llu ok=%llu s3xx=%llu s4xx=%llu s5xx=%llu "
+	       "conn_err=%llu"
+	       " timeouts=%llu errors=%llu first_bad_status=%d connects=%llu "
+	       "bytes=%llu clen=%llu",
 	       (unsigned long long)st->responses, (unsigned long long)st->s2xx,
 	       (unsigned long long)st->s3xx, (unsigned long long)st->s4xx,
 	       (unsigned long long)st->s5xx, (unsigned long long)st->conn_err,
 	       (unsigned long long)st->timeouts,
-	       (unsigned long long)(st->responses - st->s2xx + st->conn_err + st->timeouts),
+	       (unsigned long long)(st->responses - st->s2xx + st->conn_err +
+	                            st->timeouts),
 	       st->first_bad_status, (unsigned long long)st->connects,
 	       (unsigned long long)st->bytes, (unsigned long long)st->clen);
 }
@@ -842,7 +850,8 @@ run_load(void)
 	ns = run_batch(&st, &failed, NULL);
 	secs = (double)ns / 1e9;
 	printf("mode=load target=%s method=%s paths=%d conns=%d threads=%d"
-	       " elapsed_s=%.3f rps=%.1f p50_us=%llu p90_us=%llu p99_us=%llu max_us=%llu"
+	       " elapsed_s=%.3f rps=%.1f p50_us=%llu p90_us=%llu p99_us=%llu "
+	       "max_us=%llu"
 	       " mbps=%.1f client_cpu_s=%.2f",
 	       g.label, g.reqs[0].method, g.nreqs, g.conns, g.threads, secs,
 	       secs > 0 ? (double)st.responses / secs : 0.0,
@@ -850,7 +859,8 @@ run_load(void)
 	       (unsigned long long)hist_quantile(st.hist, st.responses, 0.90),
 	       (unsigned long long)hist_quantile(st.hist, st.responses, 0.99),
 	       (unsigned long long)st.lat_max,
-	       secs > 0 ? (double)st.bytes / secs / 1e6 : 0.0, cpu_seconds() - cpu0);
+	       secs > 0 ? (double)st.bytes / secs / 1e6 : 0.0,
+	       cpu_seconds() - cpu0);
 	print_common(&st);
 	printf("\n");
 	return 0;
@@ -879,11 +889,13 @@ run_storm(void)
 		if (__atomic_load_n(&g.abort, __ATOMIC_RELAXED))
 			break;
 	}
-	printf("mode=storm target=%s clients=%d threads=%d reqs_per_pull=%d rounds=%d"
+	printf("mode=storm target=%s clients=%d threads=%d reqs_per_pull=%d "
+	       "rounds=%d"
 	       " mean_ms=%.1f min_ms=%.1f max_ms=%.1f failed_pulls=%d"
 	       " p50_us=%llu p99_us=%llu client_cpu_s=%.2f",
-	       g.label, g.conns, g.threads, g.nreqs, done, done ? sum / done : 0.0, min,
-	       max, failed, (unsigned long long)hist_quantile(st.hist, st.responses, 0.50),
+	       g.label, g.conns, g.threads, g.nreqs, done,
+	       done ? sum / done : 0.0, min, max, failed,
+	       (unsigned long long)hist_quantile(st.hist, st.responses, 0.50),
 	       (unsigned long long)hist_quantile(st.hist, st.responses, 0.99),
 	       cpu_seconds() - cpu0);
 	print_common(&st);
@@ -901,13 +913,15 @@ add_path(const char *arg)
 	int n;
 
 	if (g.nreqs >= MAX_PATHS) {
-		fprintf(stderr, "loadgen: too many paths (max %d)\n", MAX_PATHS);
+		fprintf(stderr, "loadgen: too many paths (max %d)\n",
+		        MAX_PATHS);
 		return -1;
 	}
 	if (arg[0] != '/') {
 		const char *colon = strchr(arg, ':');
 
-		if (!colon || colon - arg >= (long)sizeof(mbuf) || colon[1] != '/') {
+		if (!colon || colon - arg >= (long)sizeof(mbuf) ||
+		    colon[1] != '/') {
 			fprintf(stderr, "loadgen: bad path '%s'\n", arg);
 			return -1;
 		}
@@ -924,10 +938,13 @@ add_path(const char *arg)
 	rq->path = strdup(path);
 	if (!rq->text || !rq->path)
 		return -1;
-	n = snprintf(rq->text, cap, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: berth-loadgen\r\n",
-		     method, path, g.hostport);
+	n = snprintf(
+	        rq->text, cap,
+	        "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: berth-loadgen\r\n",
+	        method, path, g.hostport);
 	for (int i = 0; i < g.nheaders; i++)
-		n += snprintf(rq->text + n, cap - (size_t)n, "%s\r\n", g.headers[i]);
+		n += snprintf(rq->text + n, cap - (size_t)n, "%s\r\n",
+		              g.headers[i]);
 	n += snprintf(rq->text + n, cap - (size_t)n, "\r\n");
 	rq->len = (size_t)n;
 	rq->head = strcmp(method, "HEAD") == 0;
@@ -966,18 +983,20 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-		"usage: loadgen load|storm [options] [METHOD:]PATH...\n"
-		"  -a HOST:PORT  server (default 127.0.0.1:5000)\n"
-		"  -c N          connections (load) or clients (storm), default 64\n"
-		"  -t N          worker threads, default 2\n"
-		"  -d SEC        duration (load) or per-round timeout (storm), default 10\n"
-		"  -n N          max requests (load), default 100000000\n"
-		"  -r N          rounds (storm), default 3\n"
-		"  -m METHOD     default method, default GET\n"
-		"  -H 'K: V'     extra request header (repeatable)\n"
-		"  -f FILE       read paths from FILE, one per line\n"
-		"  -e N          stop after N errors, default 1000\n"
-		"  -l LABEL      label printed as target=LABEL\n");
+	        "usage: loadgen load|storm [options] [METHOD:]PATH...\n"
+	        "  -a HOST:PORT  server (default 127.0.0.1:5000)\n"
+	        "  -c N          connections (load) or clients (storm), "
+	        "default 64\n"
+	        "  -t N          worker threads, default 2\n"
+	        "  -d SEC        duration (load) or per-round timeout (storm), "
+	        "default 10\n"
+	        "  -n N          max requests (load), default 100000000\n"
+	        "  -r N          rounds (storm), default 3\n"
+	        "  -m METHOD     default method, default GET\n"
+	        "  -H 'K: V'     extra request header (repeatable)\n"
+	        "  -f FILE       read paths from FILE, one per line\n"
+	        "  -e N          stop after N errors, default 1000\n"
+	        "  -l LABEL      label printed as target=LABEL\n");
 }
 
 static int
@@ -1026,7 +1045,8 @@ main(int argc, char **argv)
 		switch (opt) {
 		case 'a':
 			if (parse_addr(optarg) < 0) {
-				fprintf(stderr, "loadgen: bad address '%s'\n", optarg);
+				fprintf(stderr, "loadgen: bad address '%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -1051,9 +1071,9 @@ main(int argc, char **argv)
 		default: usage(); return 2;
 		}
 	}
-	if (g.conns < 1 || g.conns > MAX_CONNS || g.threads < 1 || g.threads > MAX_THREADS ||
-	    g.duration <= 0 || g.duration > 86400 || g.rounds < 1 || g.rounds > 1000 ||
-	    g.max_requests < 1) {
+	if (g.conns < 1 || g.conns > MAX_CONNS || g.threads < 1 ||
+	    g.threads > MAX_THREADS || g.duration <= 0 || g.duration > 86400 ||
+	    g.rounds < 1 || g.rounds > 1000 || g.max_requests < 1) {
 		fprintf(stderr, "loadgen: option out of range\n");
 		return 2;
 	}
