@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -230,6 +231,22 @@ listen_on(const char *addr, int *out)
 	return 0;
 }
 
+/* Each connection, blob being served and upload in progress holds a file
+ * descriptor: raise the soft limit towards what max_connections needs. */
+static void
+raise_fd_limit(rlim_t want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want
+	                      ? want
+	                      : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_msg("warn", "could not raise the open file limit", NULL);
+}
+
 static int
 serve(int argc, char **argv)
 {
@@ -322,6 +339,7 @@ serve(int argc, char **argv)
 		threads = n > 2 ? (unsigned long long)n * 2 : 4;
 	}
 
+	raise_fd_limit((rlim_t)max_conn * 2 + 512);
 	if (listen_on(vals[O_LISTEN], &fd) != 0)
 		goto out;
 	rc = blob_store_open(vals[O_DATA], &app.blobs);
