@@ -9,8 +9,6 @@
 # description of the exchange for failure messages.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-REGISTRY_UNDER_TEST=${REGISTRY_UNDER_TEST:-berth}
-DIST_BIN=${DIST_BIN:-/usr/bin/docker-registry}
 ST=
 LASTREQ=
 NREQ=0
@@ -39,61 +37,7 @@ berth_only() {
 	return 1
 }
 
-# start_distribution: CNCF distribution on a free port with $T/data (reused
-# on restart, like start_berth); sets PORT, REG, URL and BERTH_PID so that
-# stop_berth and the exit trap handle it too.
-start_distribution() {
-	PORT=$(free_port)
-	REG=127.0.0.1:$PORT
-	URL=http://$REG
-	mkdir -p "$T/data"
-	cat >"$T/dist.yml" <<-EOF
-		version: 0.1
-		log:
-		  level: error
-		  accesslog:
-		    disabled: true
-		storage:
-		  filesystem:
-		    rootdirectory: $T/data
-		  delete:
-		    enabled: true
-		  maintenance:
-		    uploadpurging:
-		      enabled: false
-		http:
-		  addr: $REG
-		  secret: berth-integration-tests
-	EOF
-	"$DIST_BIN" serve "$T/dist.yml" >>"$T/berth.log" 2>&1 &
-	BERTH_PID=$!
-	for _ in $(seq 1 100); do
-		curl -fsS -o /dev/null "$URL/v2/" 2>/dev/null && return 0
-		kill -0 "$BERTH_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "distribution did not start; log:" >&2
-	cat "$T/berth.log" >&2
-	return 1
-}
 
-# start_registry [berth serve args]: the registry under test. Retried on a
-# new port because free_port can race with another socket taking the port.
-start_registry() {
-	local i
-	for i in 1 2 3; do
-		case $REGISTRY_UNDER_TEST in
-		berth) start_berth "$@" && return 0 ;;
-		distribution) start_distribution && return 0 ;;
-		*) echo "unknown REGISTRY_UNDER_TEST=$REGISTRY_UNDER_TEST" >&2; return 1 ;;
-		esac
-		# only retry when the process is gone (e.g. the port was taken)
-		kill -0 "$BERTH_PID" 2>/dev/null && return 1
-		BERTH_PID=
-		echo "registry start attempt $i failed, retrying" >&2
-	done
-	return 1
-}
 
 # Accept header sent on every manifest GET/HEAD (distribution refuses to
 # serve OCI types to a client that does not ask for them).

@@ -1,8 +1,8 @@
 # Helpers for the test_client_*.sh scripts. Source it after lib.sh.
 #
-#   start_registry        berth (default) or, with
+#   (start_registry, from lib.sh: berth by default or, with
 #                         REGISTRY_UNDER_TEST=distribution, Debian's
-#                         docker-registry; sets PORT, REG, URL either way
+#                         docker-registry; sets PORT, REG, URL either way)
 #   make_oci_image        writes a small single-platform image into an OCI
 #                         layout directory (no network, built by hand)
 #   make_oci_index        the same for a linux/amd64 + linux/arm64 index
@@ -14,8 +14,6 @@
 # lib.sh's EXIT trap), which also unmounts anything left mounted under $T.
 set -u
 
-REGISTRY_UNDER_TEST=${REGISTRY_UNDER_TEST:-berth}
-DIST_PID=
 DOCKERD_PID=
 CONTAINERD_PID=
 # Every client talks to the registry over plain HTTP on 127.0.0.1; none may
@@ -68,8 +66,6 @@ clients_cleanup() {
 	fi
 	stop_pid "$CONTAINERD_PID" 10
 	CONTAINERD_PID=
-	stop_pid "$DIST_PID" 5
-	DIST_PID=
 	umount_under_t
 	# KEEP_LOGS=DIR keeps the registry's, daemons' and clients' logs.
 	if [ -n "${KEEP_LOGS:-}" ]; then
@@ -91,65 +87,9 @@ tail_msg() {
 
 # ---------------------------------------------------------------- registry
 
-# start_distribution: Debian's docker-registry (CNCF distribution 2.8) with
-# filesystem storage in $T/dist and deletes enabled.
-start_distribution() {
-	# A port free when probed can still be taken by an outgoing connection
-	# before the bind (free_port's range overlaps the ephemeral ports), so
-	# try a few.
-	for _ in 1 2 3 4 5; do
-		PORT=$(free_port)
-		REG=127.0.0.1:$PORT
-		URL=http://$REG
-		mkdir -p "$T/dist"
-		cat >"$T/dist.yml" <<-EOF
-		version: 0.1
-		log:
-		  level: error
-		  accesslog:
-		    disabled: true
-		storage:
-		  filesystem:
-		    rootdirectory: $T/dist
-		  delete:
-		    enabled: true
-		http:
-		  addr: $REG
-		  secret: berth-integration-test
-		EOF
-		# Clean environment: distribution reads REGISTRY_* variables as
-		# configuration overrides (REGISTRY_AUTH_FILE would become "auth").
-		env -i PATH="$PATH" HOME="$T/home" /usr/bin/docker-registry serve "$T/dist.yml" \
-			>>"$T/dist.log" 2>&1 &
-		DIST_PID=$!
-		for _ in $(seq 1 100); do
-			curl -fsS -o /dev/null --max-time 2 "$URL/v2/" 2>/dev/null && return 0
-			kill -0 "$DIST_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		stop_pid "$DIST_PID" 2
-		DIST_PID=
-		grep -q 'address already in use' "$T/dist.log" || break
-	done
-	echo "docker-registry did not start; log:" >&2
-	cat "$T/dist.log" >&2
-	return 1
-}
-
-# start_registry: the registry under test (REGISTRY_UNDER_TEST=berth|distribution).
-start_registry() {
-	case "$REGISTRY_UNDER_TEST" in
-	berth) start_berth "$@" ;;
-	distribution) start_distribution ;;
-	*) echo "unknown REGISTRY_UNDER_TEST=$REGISTRY_UNDER_TEST" >&2; return 1 ;;
-	esac
-}
-
+# registry_log [N]: the last N lines of the registry's log.
 registry_log() {
-	case "$REGISTRY_UNDER_TEST" in
-	berth) tail -n "${1:-20}" "$T/berth.log" 2>/dev/null ;;
-	*) tail -n "${1:-20}" "$T/dist.log" 2>/dev/null ;;
-	esac
+	tail -n "${1:-20}" "$T/berth.log" 2>/dev/null
 }
 
 # reg_head_digest REPO REF: Docker-Content-Digest of HEAD /v2/REPO/manifests/REF.

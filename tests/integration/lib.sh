@@ -61,4 +61,64 @@ stop_berth() {
 	return $rc
 }
 
+# start_distribution: Debian's docker-registry (CNCF distribution 2.8) as the
+# registry under test, with $T/data (reused on restart, like start_berth);
+# sets PORT, REG, URL and BERTH_PID so stop_berth and the exit trap work.
+start_distribution() {
+	PORT=$(free_port)
+	REG=127.0.0.1:$PORT
+	URL=http://$REG
+	mkdir -p "$T/data" "$T/home"
+	cat >"$T/dist.yml" <<-EOF
+		version: 0.1
+		log:
+		  level: error
+		  accesslog:
+		    disabled: true
+		storage:
+		  filesystem:
+		    rootdirectory: $T/data
+		  delete:
+		    enabled: true
+		  maintenance:
+		    uploadpurging:
+		      enabled: false
+		http:
+		  addr: $REG
+		  secret: berth-integration-tests
+	EOF
+	# A clean environment: distribution reads REGISTRY_* variables as
+	# configuration (REGISTRY_AUTH_FILE would become its "auth" section).
+	env -i PATH="$PATH" HOME="$T/home" /usr/bin/docker-registry serve "$T/dist.yml" \
+		>>"$T/berth.log" 2>&1 &
+	BERTH_PID=$!
+	for _ in $(seq 1 100); do
+		curl -fsS -o /dev/null --max-time 2 "$URL/v2/" 2>/dev/null && return 0
+		kill -0 "$BERTH_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "distribution did not start; log:" >&2
+	cat "$T/berth.log" >&2
+	return 1
+}
+
+# start_registry [berth serve args]: the registry under test, berth unless
+# REGISTRY_UNDER_TEST=distribution. Retried on a new port when the process
+# died at start (another socket can take a probed port before the bind).
+REGISTRY_UNDER_TEST=${REGISTRY_UNDER_TEST:-berth}
+start_registry() {
+	local i
+	for i in 1 2 3; do
+		case $REGISTRY_UNDER_TEST in
+		berth) start_berth "$@" && return 0 ;;
+		distribution) start_distribution && return 0 ;;
+		*) echo "unknown REGISTRY_UNDER_TEST=$REGISTRY_UNDER_TEST" >&2; return 1 ;;
+		esac
+		kill -0 "$BERTH_PID" 2>/dev/null && return 1
+		BERTH_PID=
+		echo "registry start attempt $i failed, retrying" >&2
+	done
+	return 1
+}
+
 sha256() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
