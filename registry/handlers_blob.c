@@ -222,6 +222,9 @@ h_uploads_post_start(struct req *r)
 			rc = upload_begin(r);
 		if (rc != RC_OK)
 			r->err_rc = rc;
+		else
+			r->one_shot =
+			        1; /* no session to resume: drop on failure */
 		return; /* body streams in, h_upload_put_finish commits */
 	}
 	rc = upload_begin(r);
@@ -333,6 +336,7 @@ h_upload_put_finish(struct req *r)
 		return;
 	}
 	r->up = NULL; /* freed by a successful commit */
+	r->one_shot = 0;
 	rc = meta_blob_commit(r->app->meta, r->name, r->ref, size, r->uuid,
 	                      now_s());
 	if (rc != RC_OK) {
@@ -371,4 +375,17 @@ h_upload_delete(struct req *r)
 		reply_error(r, rc, NULL);
 	else
 		reply_empty(r, 204);
+}
+
+void
+upload_abandon(struct req *r)
+{
+	if (!r->one_shot || r->uuid[0] == '\0')
+		return;
+	blob_upload_release(r->up);
+	r->up = NULL;
+	if (blob_upload_delete(r->app->blobs, r->uuid) != RC_OK ||
+	    meta_upload_delete(r->app->meta, r->uuid) != RC_OK)
+		log_msg("warn", "could not remove a failed upload", "upload",
+		        r->uuid, NULL);
 }

@@ -75,6 +75,7 @@ struct req {
 	/* body sinks */
 	struct blob_upload *up;
 	uint64_t range_end; /* end (exclusive) of a chunk's Content-Range */
+	int one_shot;       /* monolithic POST: its session dies with it */
 	char *buf;
 	size_t len, cap, limit;
 	int too_large;
@@ -138,6 +139,8 @@ void h_upload_patch_finish(struct req *r);
 void h_upload_put_finish(struct req *r);
 void h_upload_get(struct req *r);
 void h_upload_delete(struct req *r);
+/* Removes the session of a monolithic upload that did not complete. */
+void upload_abandon(struct req *r);
 void h_healthz(struct req *r);
 void h_metrics(struct req *r);
 

@@ -31,6 +31,7 @@ req_free(struct req *r)
 {
 	if (r == NULL)
 		return;
+	upload_abandon(r);
 	blob_upload_release(r->up);
 	free(r->buf);
 	atomic_fetch_sub(&r->app->inflight, 1);

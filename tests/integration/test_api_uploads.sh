@@ -53,6 +53,14 @@ if berth_only "single POST ?digest="; then
 	expect_hdr "single POST Docker-Content-Digest" Docker-Content-Digest "$D"
 	req GET "/v2/$R/blobs/$D"
 	expect_body_file "blob from single POST is served" "$T/m2"
+	# A failed single POST has no session the client could resume: it
+	# must not leave an upload file behind.
+	before=$(ls "$T/data/uploads" | wc -l)
+	req POST "/v2/$R/blobs/uploads/?digest=sha256:$(printf '%064d' 0)" -H 'Content-Type: application/octet-stream' --data-binary "@$T/m2"
+	expect_error "single POST with a wrong digest is 400 DIGEST_INVALID" 400 DIGEST_INVALID
+	expect_eq "failed single POST leaves no upload file" "$before" "$(ls "$T/data/uploads" | wc -l)"
+	req HEAD "/v2/$R/blobs/sha256:$(printf '%064d' 0)"
+	expect_status "failed single POST stores nothing" 404
 else
 	case $ST in 201 | 202) ok "single POST ?digest= is 201 or 202 ($ST)" ;; *) fail "single POST ?digest=: got $ST $(ctx)" ;; esac
 fi
