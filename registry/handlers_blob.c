@@ -298,23 +298,59 @@ h_upload_put_start(struct req *r)
 		upload_fail(r, rc);
 }
 
-int
-h_upload_body(struct req *r, const char *data, size_t len)
-{
-	int rc;
+/* Request bodies arrive in pieces of MHD's read buffer (16 KiB or less with
+ * chunked transfer); they are gathered into UPLOAD_BATCH bytes so the file
+ * and the hash see few large writes. */
+#define UPLOAD_BATCH (256u * 1024u)
 
-	if (len == 0 || r->up == NULL)
-		return RC_OK;
-	if (r->range_end != 0 &&
-	    blob_upload_offset(r->up) + len > r->range_end) {
-		/* more bytes than the Content-Range announced */
-		upload_fail(r, RC_RANGE_INVALID);
-		return RC_RANGE_INVALID;
-	}
-	rc = blob_upload_write(r->up, data, len);
+static int
+upload_flush(struct req *r)
+{
+	int rc = RC_OK;
+
+	if (r->len > 0)
+		rc = blob_upload_write(r->up, r->buf, r->len);
+	r->len = 0;
 	if (rc != RC_OK)
 		r->err_rc = rc;
 	return rc;
+}
+
+int
+h_upload_body(struct req *r, const char *data, size_t len)
+{
+	if (r->up == NULL)
+		return RC_OK;
+	if (len == 0)
+		return upload_flush(r);
+	if (r->range_end != 0 &&
+	    blob_upload_offset(r->up) + r->len + len > r->range_end) {
+		/* more bytes than the Content-Range announced */
+		r->len = 0;
+		upload_fail(r, RC_RANGE_INVALID);
+		return RC_RANGE_INVALID;
+	}
+	if (r->buf == NULL) {
+		r->buf = malloc(UPLOAD_BATCH);
+		if (r->buf == NULL) {
+			int rc = blob_upload_write(r->up, data, len);
+			if (rc != RC_OK)
+				r->err_rc = rc;
+			return rc;
+		}
+		r->cap = UPLOAD_BATCH;
+	}
+	if (r->len + len > r->cap && upload_flush(r) != RC_OK)
+		return r->err_rc;
+	if (len >= r->cap) {
+		int rc = blob_upload_write(r->up, data, len);
+		if (rc != RC_OK)
+			r->err_rc = rc;
+		return rc;
+	}
+	memcpy(r->buf + r->len, data, len);
+	r->len += len;
+	return RC_OK;
 }
 
 void
