@@ -422,8 +422,8 @@ ph_storm_small() {
 		-r "$STORM_ROUNDS" -d 300 -H "$ACCEPT" "HEAD:/v2/$REPO/manifests/$SMALL_TAG" \
 		"GET:/v2/$REPO/manifests/$SMALL_DIGEST" "GET:$CONFIG_PATH" "${SMALL_PATHS[@]/#/GET:}"
 }
-ph_pull1() { lg_load "$1" 1 2 300 "GET:$BIG_PATH"; }
-ph_pull8() { lg_load "$1" 8 8 300 "GET:$BIG_PATH"; }
+ph_pull1() { lg_load "$1" 1 8 300 "GET:$BIG_PATH"; }
+ph_pull8() { lg_load "$1" 8 32 300 "GET:$BIG_PATH"; }
 
 # A push is timed around the curl calls; the file is fresh random content
 # made before the clock starts, so no server can skip work by dedup.
