@@ -73,20 +73,28 @@ meta_blob_get(struct meta *m, const char *repo, const char *digest,
 	return 0;
 }
 
-int
-meta_blob_exists(struct meta *m, const char *digest, uint64_t *size)
+/* The blobs row of digest, read in a txn of its own. */
+static int
+blob_row_read(struct meta *m, const char *digest, struct blob_row *r)
 {
-	struct blob_row r;
 	struct txn t;
 
 	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
-	if (!meta_blob_row_get(&t, digest, &r))
+	if (!meta_blob_row_get(&t, digest, r))
 		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
-	if (meta_txn_end(&t) != 0)
-		return t.rc;
-	*size = r.size;
-	return 0;
+	return meta_txn_end(&t);
+}
+
+int
+meta_blob_exists(struct meta *m, const char *digest, uint64_t *size)
+{
+	struct blob_row r;
+	int rc = blob_row_read(m, digest, &r);
+
+	if (rc == 0)
+		*size = r.size;
+	return rc;
 }
 
 int
@@ -149,16 +157,11 @@ int
 meta_blob_refcount(struct meta *m, const char *digest, uint64_t *refcount)
 {
 	struct blob_row r;
-	struct txn t;
+	int rc = blob_row_read(m, digest, &r);
 
-	if (meta_txn_begin(m, &t, 0) != 0)
-		return t.rc;
-	if (!meta_blob_row_get(&t, digest, &r))
-		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
-	if (meta_txn_end(&t) != 0)
-		return t.rc;
-	*refcount = r.refcount;
-	return 0;
+	if (rc == 0)
+		*refcount = r.refcount;
+	return rc;
 }
 
 /* ---- upload sessions ---- */
