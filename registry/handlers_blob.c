@@ -299,21 +299,71 @@ h_upload_put_start(struct req *r)
 }
 
 /* Request bodies arrive in pieces of MHD's read buffer (16 KiB or less with
- * chunked transfer); they are gathered into UPLOAD_BATCH bytes so the file
- * and the hash see few large writes. */
-#define UPLOAD_BATCH (256u * 1024u)
+ * chunked transfer); they are gathered into batches so the file and the
+ * hash see few large writes. A batch is handed to the blob store's writer
+ * threads and the next one fills a second buffer meanwhile, so receiving
+ * and hashing overlap the disk. The first batch is small (most blobs are);
+ * a body that goes on gets two large buffers: each hand-over between the
+ * threads costs wake-ups, so a 256 MiB layer wants few of them. Buffers
+ * are aligned and every batch ends on a BLOB_WRITE_ALIGN boundary of the
+ * file, so full batches go to the disk without a page-cache copy. */
+#define UPLOAD_BATCH     (256u * 1024u)
+#define UPLOAD_BATCH_BIG (1024u * 1024u)
 
 static int
-upload_flush(struct req *r)
+flush_failed(struct req *r, int rc)
 {
-	int rc = RC_OK;
+	r->err_rc = rc;
+	return rc;
+}
 
-	if (r->len > 0)
-		rc = blob_upload_write(r->up, r->buf, r->len);
+/* Hands the batch to the writer threads. more: the body goes on. */
+static int
+upload_flush(struct req *r, int more)
+{
+	void *p;
+	char *t;
+	size_t c;
+	int rc;
+
+	if (r->len == 0)
+		return RC_OK;
+	/* waits for the write of the other buffer first */
+	rc = blob_upload_submit(r->up, r->buf, r->len);
 	r->len = 0;
 	if (rc != RC_OK)
-		r->err_rc = rc;
-	return rc;
+		return flush_failed(r, rc);
+	if (!more)
+		return RC_OK; /* finish or release waits for the write */
+	if (r->cap2 < UPLOAD_BATCH_BIG) {
+		free(r->buf2);
+		r->buf2 = NULL;
+		r->cap2 = 0;
+		if (posix_memalign(&p, BLOB_WRITE_ALIGN, UPLOAD_BATCH_BIG) == 0) {
+			r->buf2 = p;
+			r->cap2 = UPLOAD_BATCH_BIG;
+		}
+	}
+	if (r->buf2 == NULL) {
+		/* one buffer: it is free once its write is done */
+		rc = blob_upload_sync(r->up);
+		return rc == RC_OK ? RC_OK : flush_failed(r, rc);
+	}
+	t = r->buf;
+	r->buf = r->buf2;
+	r->buf2 = t;
+	c = r->cap;
+	r->cap = r->cap2;
+	r->cap2 = c;
+	return RC_OK;
+}
+
+/* Size of the batch being filled: whatever brings the file to the next
+ * boundary, plus whole aligned blocks up to the capacity. */
+static size_t
+batch_size(const struct req *r)
+{
+	return r->cap - (size_t)(blob_upload_offset(r->up) % BLOB_WRITE_ALIGN);
 }
 
 int
@@ -322,7 +372,7 @@ h_upload_body(struct req *r, const char *data, size_t len)
 	if (r->up == NULL)
 		return RC_OK;
 	if (len == 0)
-		return upload_flush(r);
+		return upload_flush(r, 0);
 	if (r->range_end != 0 &&
 	    blob_upload_offset(r->up) + r->len + len > r->range_end) {
 		/* more bytes than the Content-Range announced */
@@ -331,31 +381,40 @@ h_upload_body(struct req *r, const char *data, size_t len)
 		return RC_RANGE_INVALID;
 	}
 	if (r->buf == NULL) {
-		r->buf = malloc(UPLOAD_BATCH);
-		if (r->buf == NULL) {
+		void *p = NULL;
+
+		if (posix_memalign(&p, BLOB_WRITE_ALIGN, UPLOAD_BATCH) != 0) {
 			int rc = blob_upload_write(r->up, data, len);
 			if (rc != RC_OK)
 				r->err_rc = rc;
 			return rc;
 		}
+		r->buf = p;
 		r->cap = UPLOAD_BATCH;
 	}
-	if (r->len + len > r->cap && upload_flush(r) != RC_OK)
-		return r->err_rc;
-	if (len >= r->cap) {
-		int rc = blob_upload_write(r->up, data, len);
-		if (rc != RC_OK)
-			r->err_rc = rc;
-		return rc;
+	while (len > 0) {
+		size_t room = batch_size(r) - r->len;
+		size_t n = len < room ? len : room;
+
+		memcpy(r->buf + r->len, data, n);
+		r->len += n;
+		data += n;
+		len -= n;
+		if (n == room && upload_flush(r, 1) != RC_OK)
+			return r->err_rc;
 	}
-	memcpy(r->buf + r->len, data, len);
-	r->len += len;
 	return RC_OK;
 }
 
 void
 h_upload_patch_finish(struct req *r)
 {
+	int rc = blob_upload_sync(r->up);
+
+	if (rc != RC_OK) {
+		reply_error(r, rc, NULL);
+		return;
+	}
 	add_upload_headers(r, blob_upload_offset(r->up));
 	reply_empty(r, 202);
 }

@@ -77,7 +77,8 @@ struct req {
 	uint64_t range_end; /* end (exclusive) of a chunk's Content-Range */
 	int one_shot;       /* monolithic POST: its session dies with it */
 	char *buf;
-	size_t len, cap, limit;
+	char *buf2; /* uploads: the batch being written while buf fills */
+	size_t len, cap, cap2, limit;
 	int too_large;
 	/* extra response headers, added by reply() */
 	struct {

@@ -32,8 +32,9 @@ req_free(struct req *r)
 	if (r == NULL)
 		return;
 	upload_abandon(r);
-	blob_upload_release(r->up);
+	blob_upload_release(r->up); /* waits for writes from buf/buf2 */
 	free(r->buf);
+	free(r->buf2);
 	atomic_fetch_sub(&r->app->inflight, 1);
 	free(r);
 }

@@ -66,8 +66,29 @@ uint64_t blob_upload_offset(const struct blob_upload *up);
 
 /* Appends len bytes and updates the hash. On a write error (ENOSPC...) the
  * file is truncated back to the offset before this call, so the upload stays
- * consistent and can be retried. */
+ * consistent and can be retried. A large write whose buffer address, length
+ * and file offset are multiples of BLOB_WRITE_ALIGN goes to the disk around
+ * the page cache (O_DIRECT, where the filesystem allows it); callers that
+ * batch should allocate aligned buffers and end batches on that boundary. */
+#define BLOB_WRITE_ALIGN 4096u
+
 int blob_upload_write(struct blob_upload *up, const void *buf, size_t len)
+        __attribute__((warn_unused_result));
+
+/* Like blob_upload_write, but the write to disk happens on a writer thread
+ * while the caller goes on (receiving and hashing the next batch): the
+ * offset advances at once, and buf must stay unchanged until the next call
+ * of submit, sync, commit or release on this upload, each of which waits
+ * for the write first. A failed write surfaces as the error of that next
+ * call; the file is then cut back to where the write began and the upload
+ * is dropped from the cache on release (its hash is rebuilt from the file
+ * by the next acquire). */
+int blob_upload_submit(struct blob_upload *up, const void *buf, size_t len)
+        __attribute__((warn_unused_result));
+
+/* Waits for a submitted write; 0 when everything submitted is in the
+ * file. */
+int blob_upload_sync(struct blob_upload *up)
         __attribute__((warn_unused_result));
 
 /* Finishes an upload: fsync, compare the content's digest with
