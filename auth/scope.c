@@ -1,0 +1,219 @@
+/* Scopes ("repository:name:pull,push"), repository globs, and the grant:
+ * what a user may do out of what a client asked for. */
+#include <stdio.h>
+#include <string.h>
+
+#include "auth/auth_internal.h"
+#include "common/rc.h"
+
+unsigned
+auth_action_bits(const char *word, size_t len)
+{
+	static const struct {
+		const char *word;
+		unsigned bits;
+	} words[] = {
+	        {"pull", AUTH_PULL},
+	        {"push", AUTH_PUSH},
+	        {"delete", AUTH_DELETE},
+	        {"*", AUTH_ALL},
+	};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strlen(words[i].word) == len &&
+		    memcmp(words[i].word, word, len) == 0)
+			return words[i].bits;
+	return 0;
+}
+
+/* A resource type: a lower-case word, optionally with a "(class)" that the
+ * spec deprecates and that is ignored. */
+static int
+type_parse(const char *s, size_t len, enum auth_type *out)
+{
+	const char *paren = memchr(s, '(', len);
+
+	if (paren != NULL) {
+		if (s[len - 1] != ')' || paren == s)
+			return RC_BAD_REQUEST;
+		len = (size_t)(paren - s);
+	}
+	if (len == 10 && memcmp(s, "repository", 10) == 0) {
+		*out = AUTH_TYPE_REPOSITORY;
+		return RC_OK;
+	}
+	if (len == 8 && memcmp(s, "registry", 8) == 0) {
+		*out = AUTH_TYPE_CATALOG;
+		return RC_OK;
+	}
+	return RC_BAD_REQUEST;
+}
+
+int
+auth_scope_parse(const char *s, struct auth_scope *out)
+{
+	const char *first, *last, *p, *name;
+	struct auth_scope sc = {0};
+	size_t nlen;
+	int rc;
+
+	if (s == NULL || (first = strchr(s, ':')) == NULL ||
+	    (last = strrchr(s, ':')) == first)
+		return RC_BAD_REQUEST;
+	if ((rc = type_parse(s, (size_t)(first - s), &sc.type)) < 0)
+		return rc;
+	name = first + 1;
+	nlen = (size_t)(last - name);
+	if (nlen == 0 || nlen > AUTH_NAME_MAX)
+		return RC_BAD_REQUEST;
+	for (p = name; p < last; p++)
+		if (*p <= ' ' || *p == ',' || *p == 0x7f)
+			return RC_BAD_REQUEST;
+	if (sc.type == AUTH_TYPE_CATALOG) {
+		if (nlen != 7 || memcmp(name, "catalog", 7) != 0)
+			return RC_BAD_REQUEST;
+	} else {
+		memcpy(sc.name, name, nlen);
+		sc.name[nlen] = '\0';
+	}
+	for (p = last + 1; *p != '\0';) {
+		size_t len = strcspn(p, ",");
+
+		sc.actions |= auth_action_bits(p, len);
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	*out = sc;
+	return RC_OK;
+}
+
+int
+auth_scope_format(const struct auth_scope *sc, char *buf, size_t len)
+{
+	char acts[32] = "";
+	int n;
+
+	if (sc->type == AUTH_TYPE_CATALOG) {
+		n = snprintf(buf, len, "registry:catalog:*");
+	} else {
+		if (sc->actions & AUTH_PULL)
+			strcat(acts, ",pull");
+		if (sc->actions & AUTH_PUSH)
+			strcat(acts, ",push");
+		if (sc->actions & AUTH_DELETE)
+			strcat(acts, ",delete");
+		n = snprintf(buf, len, "repository:%s:%s", sc->name,
+		             acts[0] ? acts + 1 : "");
+	}
+	if (n < 0 || (size_t)n >= len)
+		return RC_TOO_LARGE;
+	return n;
+}
+
+/* Glob matching with `*` (within a component) and `**` (across them);
+ * iterative with one backtrack point per kind of star, so a hostile glob
+ * in the users file cannot make it exponential. */
+int
+auth_glob_match(const char *glob, const char *name)
+{
+	const char *g = glob, *n = name;
+	const char *star_g = NULL, *star_n = NULL;   /* last `*` */
+	const char *dstar_g = NULL, *dstar_n = NULL; /* last `**` */
+
+	while (*n != '\0') {
+		if (g[0] == '*' && g[1] == '*') {
+			while (*g == '*')
+				g++;
+			dstar_g = g;
+			dstar_n = n;
+			star_g = NULL;
+			continue;
+		}
+		if (*g == '*') {
+			g++;
+			star_g = g;
+			star_n = n;
+			continue;
+		}
+		if (*g == *n) {
+			g++;
+			n++;
+			continue;
+		}
+		/* Mismatch: let the innermost star swallow one more byte. A
+		 * single `*` cannot swallow a '/'. */
+		if (star_g != NULL && *star_n != '/') {
+			g = star_g;
+			n = ++star_n;
+			continue;
+		}
+		if (dstar_g != NULL) {
+			star_g = NULL;
+			g = dstar_g;
+			n = ++dstar_n;
+			continue;
+		}
+		return 0;
+	}
+	while (*g == '*')
+		g++;
+	return *g == '\0';
+}
+
+unsigned
+auth_rule_allows(const struct auth_rule *r, enum auth_type type,
+                 const char *name)
+{
+	if (type == AUTH_TYPE_CATALOG)
+		return r->catalog ? AUTH_ALL : 0;
+	for (size_t i = 0; i < r->nrepos; i++)
+		if (auth_glob_match(r->repos[i], name))
+			return r->actions;
+	return 0;
+}
+
+static const struct auth_user *
+user_find(const struct auth *a, const char *name)
+{
+	for (size_t i = 0; i < a->nusers; i++)
+		if (strcmp(a->users[i].name, name) == 0)
+			return &a->users[i];
+	return NULL;
+}
+
+int
+auth_user_exists(const struct auth *a, const char *user)
+{
+	return user != NULL && user_find(a, user) != NULL;
+}
+
+size_t
+auth_grant(const struct auth *a, const char *user,
+           const struct auth_scope *asked, size_t n, struct auth_scope *granted)
+{
+	const struct auth_user *u =
+	        (user != NULL && *user != '\0') ? user_find(a, user) : NULL;
+	size_t out = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned allowed = 0;
+
+		for (size_t j = 0; j < a->nanon; j++)
+			allowed |= auth_rule_allows(&a->anon[j], asked[i].type,
+			                            asked[i].name);
+		for (size_t j = 0; u != NULL && j < u->nrules; j++)
+			allowed |= auth_rule_allows(&u->rules[j], asked[i].type,
+			                            asked[i].name);
+		if (asked[i].type == AUTH_TYPE_CATALOG)
+			allowed = allowed ? AUTH_ALL : 0;
+		else
+			allowed &= asked[i].actions;
+		if (allowed == 0)
+			continue;
+		granted[out] = asked[i];
+		granted[out].actions = allowed;
+		out++;
+	}
+	return out;
+}
