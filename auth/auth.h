@@ -162,6 +162,13 @@ int auth_token_check(struct auth *a, const char *token, time_t now,
                      enum auth_type type, const char *name, unsigned actions)
         __attribute__((warn_unused_result));
 
+/* Splits the value of an "Authorization: Basic <base64>" header into user
+ * and password (NUL-terminated; the password may contain ':'). 0, or
+ * RC_BAD_REQUEST when it is not Basic, not base64, has no ':' or does not
+ * fit. The caller wipes pass after use. */
+int auth_basic_decode(const char *header, char *user, size_t ulen, char *pass,
+                      size_t plen) __attribute__((warn_unused_result));
+
 /* ---- keys ---- */
 
 /* Writes a new P-256 private key as PEM to path (mode 0600, refuses to

@@ -203,8 +203,15 @@ h_uploads_post_start(struct req *r)
 			reply_error(r, rc, "mount");
 			return;
 		}
-		rc = meta_blob_mount(r->app->meta, r->name, mount, from,
-		                     now_s(), &size);
+		/* With auth, only from a repository the token may pull
+		 * from: without `from` or without pull there it is a plain
+		 * upload, and the client learns nothing about the blob. */
+		if (r->app->auth != NULL &&
+		    (from == NULL || !gate_may_pull(r, from)))
+			rc = RC_BLOB_UNKNOWN;
+		else
+			rc = meta_blob_mount(r->app->meta, r->name, mount,
+			                     from, now_s(), &size);
 		if (rc == RC_OK) {
 			reply_blob_created(r, mount);
 			return;

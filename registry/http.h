@@ -11,12 +11,14 @@
 #include "common/digest.h"
 #include "common/names.h"
 
+struct auth;
 struct blob_store;
 struct meta;
 
 struct app {
 	struct blob_store *blobs;
 	struct meta *meta;
+	struct auth *auth; /* NULL: no authentication */
 	int access_log;
 	atomic_long inflight;
 };
@@ -34,11 +36,13 @@ enum route_kind {
 	R_HEALTHZ,   /* /healthz */
 	R_READYZ,    /* /readyz */
 	R_METRICS,   /* /metrics */
+	R_TOKEN,     /* the token endpoint (the realm's path) */
 	R_KIND_COUNT
 };
 
-/* What an endpoint needs from a token (used by auth). */
-enum route_action { A_NONE = 0, A_PULL, A_PUSH, A_DELETE, A_CATALOG };
+/* What an endpoint needs from a token. A_BASE: any valid token (the
+ * version check a client makes to find out how to authenticate). */
+enum route_action { A_NONE = 0, A_BASE, A_PULL, A_PUSH, A_DELETE, A_CATALOG };
 
 struct req;
 
@@ -71,6 +75,8 @@ struct req {
 	int started; /* the route's start step ran */
 	int replied; /* a response was queued */
 	int err_rc;  /* deferred error: body is discarded, then replied */
+	const char *bearer; /* token from Authorization (MHD's memory) */
+	char www_auth[768]; /* WWW-Authenticate of a 401, "" if none */
 	char err_detail[256];
 	/* body sinks */
 	struct blob_upload *up;
@@ -144,6 +150,20 @@ void h_upload_delete(struct req *r);
 void upload_abandon(struct req *r);
 void h_healthz(struct req *r);
 void h_metrics(struct req *r);
+
+/* ---- gate.c ---- */
+/* Checks the request's token against what its route needs (auth on).
+ * RC_OK, or RC_UNAUTHORIZED with the challenge set in r->www_auth. */
+int gate_check(struct req *r);
+/* Whether the request's token may pull from repository name (always true
+ * without auth). */
+int gate_may_pull(struct req *r, const char *name);
+
+/* ---- handlers_auth.c ---- */
+void h_token_get(struct req *r);
+void h_token_post_start(struct req *r);
+int h_token_post_body(struct req *r, const char *data, size_t len);
+void h_token_post_finish(struct req *r);
 
 /* ---- metrics.c ---- */
 void metrics_count(enum route_kind kind, const char *method, unsigned status,

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "common/rc.h"
 #include "registry/http.h"
 #include "registry/server.h"
@@ -35,6 +36,7 @@ enum opt_id {
 	O_GC_GRACE,
 	O_SHUTDOWN,
 	O_IDLE_TIMEOUT,
+	O_AUTH,
 	O_COUNT
 };
 
@@ -67,6 +69,10 @@ static const struct opt {
         [O_IDLE_TIMEOUT] = {"--idle-timeout", "BERTH_IDLE_TIMEOUT",
                             "idle_timeout", "120",
                             "seconds before an idle connection is closed"},
+        [O_AUTH] = {"--auth", "BERTH_AUTH", "auth", NULL,
+                    "users file (JSON): token auth with users, robots and "
+                    "per-repository rules; without it the registry is "
+                    "open"},
 };
 
 static void
@@ -75,6 +81,8 @@ usage(FILE *f)
 	fprintf(f, "usage: berth <command> [options]\n\n"
 	           "commands:\n"
 	           "  serve      run the registry (berth serve --help)\n"
+	           "  auth       keys, password hashes and tokens for token "
+	           "auth (berth auth --help)\n"
 	           "  version    print the version\n"
 	           "  help       this text\n");
 }
@@ -339,6 +347,15 @@ serve(int argc, char **argv)
 		threads = n > 2 ? (unsigned long long)n * 2 : 4;
 	}
 
+	if (vals[O_AUTH] != NULL && vals[O_AUTH][0] != '\0') {
+		char err[512];
+		rc = auth_load(vals[O_AUTH], &app.auth, err, sizeof(err));
+		if (rc != RC_OK) {
+			fprintf(stderr, "berth: auth: %s\n", err);
+			goto out;
+		}
+	}
+
 	raise_fd_limit((rlim_t)max_conn * 2 + 512);
 	if (listen_on(vals[O_LISTEN], &fd) != 0)
 		goto out;
@@ -374,10 +391,14 @@ serve(int argc, char **argv)
 	}
 	log_msg("info", "listening", "address", vals[O_LISTEN], "data",
 	        vals[O_DATA], "version", BERTH_VERSION, NULL);
-	log_msg("warn",
-	        "authentication is off: anyone who can reach this "
-	        "address can push, pull and delete",
-	        NULL);
+	if (app.auth == NULL)
+		log_msg("warn",
+		        "authentication is off: anyone who can reach this "
+		        "address can push, pull and delete (berth serve --auth)",
+		        NULL);
+	else
+		log_msg("info", "token auth on", "realm", auth_realm(app.auth),
+		        "service", auth_service(app.auth), NULL);
 
 	sigwait(&sigs, &sig);
 	log_msg("info", "shutting down", "signal",
@@ -404,6 +425,7 @@ out:
 		close(fd);
 	meta_close(app.meta);
 	blob_store_close(app.blobs);
+	auth_free(app.auth);
 	if (status == 0)
 		log_msg("info", "stopped", NULL);
 	for (int j = 0; j < O_COUNT; j++)
@@ -420,6 +442,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "serve") == 0)
 		return serve(argc - 2, argv + 2);
+	if (strcmp(argv[1], "auth") == 0)
+		return cli_auth(argc - 2, argv + 2);
 	if (strcmp(argv[1], "version") == 0 ||
 	    strcmp(argv[1], "--version") == 0) {
 		printf("berth %s\n", BERTH_VERSION);

@@ -105,6 +105,8 @@ reply(struct req *r, unsigned status, struct MHD_Response *resp)
 	                        "registry/2.0");
 	for (int i = 0; i < r->nxh; i++)
 		MHD_add_response_header(resp, r->xh[i].key, r->xh[i].val);
+	if (r->www_auth[0] != '\0')
+		MHD_add_response_header(resp, "WWW-Authenticate", r->www_auth);
 	if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
 		log_msg("error", "queue response failed", "path", r->name,
 		        NULL);

@@ -9,8 +9,8 @@
 
 /* The table: method x endpoint -> handler steps and the access it needs. */
 static const struct route routes[] = {
-        {"GET", R_BASE, h_base, NULL, NULL, A_NONE},
-        {"HEAD", R_BASE, h_base, NULL, NULL, A_NONE},
+        {"GET", R_BASE, h_base, NULL, NULL, A_BASE},
+        {"HEAD", R_BASE, h_base, NULL, NULL, A_BASE},
         {"GET", R_CATALOG, h_catalog, NULL, NULL, A_CATALOG},
         {"GET", R_TAGS, h_tags, NULL, NULL, A_PULL},
         {"GET", R_REFERRERS, h_referrers, NULL, NULL, A_PULL},
@@ -35,6 +35,9 @@ static const struct route routes[] = {
         {"GET", R_READYZ, h_healthz, NULL, NULL, A_NONE},
         {"HEAD", R_READYZ, h_healthz, NULL, NULL, A_NONE},
         {"GET", R_METRICS, h_metrics, NULL, NULL, A_NONE},
+        {"GET", R_TOKEN, h_token_get, NULL, NULL, A_NONE},
+        {"POST", R_TOKEN, h_token_post_start, h_token_post_body,
+         h_token_post_finish, A_NONE},
 };
 
 const struct route *

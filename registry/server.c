@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "common/rc.h"
 #include "registry/http.h"
 #include "registry/server.h"
@@ -45,8 +46,14 @@ req_start(struct req *r, const char *url)
 {
 	int rc, allowed = 0;
 
-	rc = route_parse(url, &r->kind, r->name, sizeof(r->name), r->ref,
-	                 sizeof(r->ref));
+	if (r->app->auth != NULL &&
+	    strcmp(url, auth_realm_path(r->app->auth)) == 0) {
+		r->kind = R_TOKEN;
+		rc = RC_OK;
+	} else {
+		rc = route_parse(url, &r->kind, r->name, sizeof(r->name),
+		                 r->ref, sizeof(r->ref));
+	}
 	if (rc == RC_OK && r->kind == R_UPLOAD) {
 		memcpy(r->uuid, r->ref, sizeof(r->uuid) - 1);
 		r->uuid[sizeof(r->uuid) - 1] = '\0';
@@ -60,6 +67,9 @@ req_start(struct req *r, const char *url)
 		r->err_rc = allowed ? RC_METHOD : RC_NOT_FOUND;
 		return;
 	}
+	/* Before any handler: a body sent without the right token is
+	 * discarded, and the answer is the challenge. */
+	r->err_rc = gate_check(r);
 }
 
 static enum MHD_Result

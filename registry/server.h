@@ -8,4 +8,7 @@ struct MHD_Daemon *server_start(struct app *app, int listen_fd,
                                 unsigned threads, unsigned conn_limit,
                                 unsigned timeout_s);
 
+/* `berth auth …` (cli_auth.c); returns the exit status. */
+int cli_auth(int argc, char **argv);
+
 #endif

@@ -35,15 +35,17 @@ free_port() {
 
 # start_berth [extra serve args]: starts berth on a free port with
 # $T/data; sets PORT, REG (host:port), URL.
+# start_berth [ARGS...]: berth on a free port (BERTH_PORT to choose one,
+# e.g. when a users file must name the realm's port beforehand).
 start_berth() {
-	PORT=$(free_port)
+	PORT=${BERTH_PORT:-$(free_port)}
 	REG=127.0.0.1:$PORT
 	URL=http://$REG
 	mkdir -p "$T/data"
 	"$BERTH_BIN" serve --listen "$REG" --data "$T/data" "$@" >>"$T/berth.log" 2>&1 &
 	BERTH_PID=$!
 	for _ in $(seq 1 100); do
-		curl -fsS -o /dev/null "$URL/v2/" 2>/dev/null && return 0
+		curl -fsS -o /dev/null "$URL/healthz" 2>/dev/null && return 0
 		kill -0 "$BERTH_PID" 2>/dev/null || break
 		sleep 0.1
 	done
