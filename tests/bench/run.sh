@@ -447,14 +447,66 @@ push_timed() { # TARGET KIND
 ph_push_mono() { push_timed "$1" mono; }
 ph_push_stream() { push_timed "$1" stream; }
 
-PHASES=${BENCH_PHASES:-man_get man_head blob_head storm_small storm pull1 pull8 push_mono push_stream}
+# Token auth: a second berth on the same data directory with --auth, so
+# manifest HEADs with a bearer token run against HEADs without one on the
+# same content, alternately; and sign-ins per second at the token endpoint
+# with the same credentials again and again (a kubelet pull storm).
+start_berth_auth() {
+	local port a=$W/auth
+	has berth || return 1
+	port=$(free_port) || return 1
+	ADDR[berth_auth]=127.0.0.1:$port
+	mkdir -p "$a"
+	"$BERTH_BIN" auth keygen --out "$a/key.pem" >/dev/null || return 1
+	AUTH_HASH=$(printf 'bench-secret\n' | "$BERTH_BIN" auth hash) || return 1
+	cat >"$a/users.json" <<-EOF
+	{"service": "bench", "issuer": "bench", "realm": "http://${ADDR[berth_auth]}/auth/token",
+	 "signing_key": "key.pem",
+	 "users": [{"name": "kubelet", "password_hash": "$AUTH_HASH",
+	            "rules": [{"repositories": ["**"], "actions": ["pull"]}]}]}
+	EOF
+	"$BERTH_BIN" serve --listen "${ADDR[berth_auth]}" --data "$W/berth-data" \
+		--auth "$a/users.json" --access-log off >"$W/berth_auth.log" 2>&1 &
+	MAINPID[berth_auth]=$!
+	PIDS[berth_auth]=$!
+	for _ in $(seq 1 100); do
+		curl -fsS -o /dev/null "http://${ADDR[berth_auth]}/healthz" 2>/dev/null && break
+		sleep 0.1
+	done
+	AUTH_BASIC="Authorization: Basic $(printf 'kubelet:bench-secret' | base64 -w0)"
+	AUTH_TOKEN_PATH="/auth/token?service=bench&scope=repository:$REPO:pull"
+	BEARER=$(curl -sS -H "$AUTH_BASIC" "http://${ADDR[berth_auth]}$AUTH_TOKEN_PATH" | jq -r .token)
+	[ -n "$BEARER" ] && [ "$BEARER" != null ] || { log "berth_auth: no token"; return 1; }
+	TARGETS+=(berth_auth)
+	IDLE_RSS[berth_auth]=$(mem_kb berth_auth VmRSS)
+}
+ph_auth_head() {
+	case $1 in
+	berth) lg_load berth "$CONNS" 100000000 "$SECS" "HEAD:$MAN_TAG" ;;
+	berth_auth) lg_load berth_auth "$CONNS" 100000000 "$SECS" -H "Authorization: Bearer $BEARER" "HEAD:$MAN_TAG" ;;
+	esac
+}
+ph_auth_login() {
+	"$LOADGEN" load -a "${ADDR[$1]}" -l "$1" -c 16 -t "$THREADS" -n 100000000 -d "$SECS" \
+		-H "$AUTH_BASIC" "GET:$AUTH_TOKEN_PATH"
+}
+
+PHASES=${BENCH_PHASES:-man_get man_head blob_head storm_small storm pull1 pull8 push_mono push_stream auth_head auth_login}
 for phase in $PHASES; do
 	case $phase in
 	man_get | man_head | blob_head | storm_small | storm | pull1 | pull8 | push_mono | push_stream) ;;
+	auth_head | auth_login)
+		if ! has berth_auth && ! start_berth_auth; then
+			NOTE[berth_auth]="not run: berth with --auth did not start"
+			continue
+		fi
+		;;
 	*) die "unknown phase '$phase'" ;;
 	esac
 	case $phase in
 	push_*) run_phase "$phase" "berth distribution" "ph_$phase" ;;
+	auth_head) run_phase "$phase" "berth berth_auth" "ph_$phase" ;;
+	auth_login) run_phase "$phase" "berth_auth" "ph_$phase" ;;
 	*) run_phase "$phase" "berth distribution nginx" "ph_$phase" ;;
 	esac
 done
@@ -515,6 +567,14 @@ for p in storm storm_small; do
 	done
 done
 for p in pull1 pull8 push_mono push_stream; do derive "$p" mbps max; done
+for t in berth berth_auth; do
+	line=$(best auth_head "$t" rps max)
+	[ -n "$line" ] && VAL[auth_head.$t.rps]=$(kv "$line" rps) &&
+		VAL[auth_head.$t.cpu_us_req]=$(awk -v c="$(kv "$line" cpu_s)" -v n="$(kv "$line" requests)" 'BEGIN{if (n > 0) printf "%.1f", c * 1e6 / n}')
+done
+line=$(best auth_login berth_auth rps max)
+[ -n "$line" ] && VAL[auth_login.rps]=$(kv "$line" rps) &&
+	VAL[auth_login.cpu_us_req]=$(awk -v c="$(kv "$line" cpu_s)" -v n="$(kv "$line" requests)" 'BEGIN{if (n > 0) printf "%.1f", c * 1e6 / n}')
 for t in "${TARGETS[@]}"; do
 	VAL[rss.$t.idle]=$(awk -v k="${IDLE_RSS[$t]}" 'BEGIN{printf "%.1f", k / 1024}')
 	VAL[rss.$t.peak]=$(awk -v k="${PEAK_RSS[$t]}" 'BEGIN{printf "%.1f", k / 1024}')
@@ -569,6 +629,16 @@ report() {
 	row "RSS idle, MiB" rss idle 1
 	row "RSS peak (VmHWM), MiB" rss peak 1
 	echo
+	echo "## Token auth (berth alone, same data, alternating runs)"
+	echo
+	echo "| test | without auth | with a bearer token | ratio |"
+	echo "| --- | ---: | ---: | ---: |"
+	echo "| manifest HEAD by tag, req/s | $(fmt "${VAL[auth_head.berth.rps]:-}" 0) | $(fmt "${VAL[auth_head.berth_auth.rps]:-}" 0) | $(ratio "${VAL[auth_head.berth_auth.rps]:-}" "${VAL[auth_head.berth.rps]:-}") |"
+	echo "| manifest HEAD, server CPU us/req | $(fmt "${VAL[auth_head.berth.cpu_us_req]:-}" 1) | $(fmt "${VAL[auth_head.berth_auth.cpu_us_req]:-}" 1) | $(ratio "${VAL[auth_head.berth_auth.cpu_us_req]:-}" "${VAL[auth_head.berth.cpu_us_req]:-}") |"
+	echo "| token endpoint sign-ins/s, same credentials (16 connections) | — | $(fmt "${VAL[auth_login.rps]:-}" 0) | — |"
+	echo "| token endpoint, server CPU us/sign-in | — | $(fmt "${VAL[auth_login.cpu_us_req]:-}" 1) | — |"
+	[ -n "${NOTE[berth_auth]:-}" ] && echo "- ${NOTE[berth_auth]}"
+	echo
 	echo "## Targets"
 	echo
 	checks
@@ -617,6 +687,8 @@ checks() {
 		check "$p CPU/GB berth/distribution" \
 			"$(ratio "${VAL[$p.berth.cpu_s_gb]:-}" "${VAL[$p.distribution.cpu_s_gb]:-}")" "<" 1
 	done
+	check "manifest HEAD req/s with a bearer token / without auth" \
+		"$(ratio "${VAL[auth_head.berth_auth.rps]:-}" "${VAL[auth_head.berth.rps]:-}")" ">=" 0.8
 	check "peak RSS berth/distribution" \
 		"$(ratio "${VAL[rss.berth.peak]:-}" "${VAL[rss.distribution.peak]:-}")" "<=" 0.25
 }

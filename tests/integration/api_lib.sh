@@ -11,6 +11,7 @@
 
 ST=
 LASTREQ=
+FINISH_ARGS=() # extra curl arguments for finish's GET /v2/ (a token)
 NREQ=0
 : >"$T/apiver_missing"
 : >"$T/server_errors"
@@ -227,7 +228,7 @@ mk_image() {
 # OCI error JSON body.
 finish() {
 	if kill -0 "$BERTH_PID" 2>/dev/null; then ok "registry process still running at the end"; else fail "registry process died"; fi
-	req GET /v2/
+	req GET /v2/ "${FINISH_ARGS[@]}"
 	expect_status "server still answers GET /v2/ at the end" 200
 	if [ -s "$T/server_errors" ]; then
 		fail "no 5xx or dropped responses: $(wc -l <"$T/server_errors") of $NREQ, e.g. $(head -3 "$T/server_errors" | tr '\n' ';')"
