@@ -1,0 +1,702 @@
+/* The users file (format in auth.h): parsed with jansson, checked field by
+ * field, unknown keys refused so that a typo is an error rather than a
+ * silently ignored rule. Every error names the JSON path and the reason. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "auth/auth_internal.h"
+#include "common/rc.h"
+
+#define PATH_BUF  96     /* a JSON path in a message */
+#define TTL_MAX   86400  /* longest token lifetime, seconds */
+#define USERS_MAX 100000 /* users in one file */
+#define RULES_MAX 1000   /* rules of one user, or anonymous */
+#define KEYS_MAX  64     /* keys of every kind together */
+#define USER_MAX  255    /* longest user name */
+
+struct cfg {
+	const char *file; /* the users file, for messages */
+	char *dir;        /* its directory: base of relative key paths */
+	char *err;
+	size_t errlen;
+};
+
+/* Writes a JSON path ("users[2].rules[0]") into a PATH_BUF buffer. */
+static void __attribute__((format(printf, 2, 3)))
+jpath(char *buf, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, PATH_BUF, fmt, ap);
+	va_end(ap);
+}
+
+static int __attribute__((format(printf, 3, 4)))
+bad(struct cfg *c, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (c->err == NULL || c->errlen == 0)
+		return RC_BAD_REQUEST;
+	n = snprintf(c->err, c->errlen, "%s: %s%s", c->file, path,
+	             *path ? ": " : "");
+	if (n >= 0 && (size_t)n < c->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return RC_BAD_REQUEST;
+}
+
+/* Refuses a key of obj that is not in known (NULL-terminated). */
+static int
+keys_known(struct cfg *c, const char *path, json_t *obj,
+           const char *const *known)
+{
+	char sub[PATH_BUF];
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(obj, k, v)
+	{
+		size_t i;
+
+		for (i = 0; known[i] != NULL && strcmp(known[i], k) != 0; i++)
+			;
+		if (known[i] != NULL)
+			continue;
+		jpath(sub, "%s%s%s", path, *path ? "." : "", k);
+		return bad(c, sub, "unknown key");
+	}
+	return RC_OK;
+}
+
+/* A string member: *out is NULL when absent and not required. */
+static int
+str_get(struct cfg *c, const char *path, json_t *obj, const char *key,
+        int required, const char **out)
+{
+	json_t *v = json_object_get(obj, key);
+	char sub[PATH_BUF];
+
+	jpath(sub, "%s%s%s", path, *path ? "." : "", key);
+	*out = NULL;
+	if (v == NULL)
+		return required ? bad(c, sub, "missing") : RC_OK;
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return bad(c, sub, "must be a non-empty string");
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return bad(c, sub, "must not contain a NUL character");
+	*out = json_string_value(v);
+	return RC_OK;
+}
+
+/* ---- keys ---- */
+
+static int
+key_add(struct cfg *c, const char *path, struct auth *a, struct auth_key *k)
+{
+	struct auth_key *keys;
+
+	for (size_t i = 0; i < a->nkeys; i++) {
+		if (strcmp(a->keys[i].kid, k->kid) == 0) {
+			auth_key_clear(k);
+			return bad(c, path, "the same key is listed twice");
+		}
+	}
+	if (a->nkeys >= KEYS_MAX) {
+		auth_key_clear(k);
+		return bad(c, path, "more than %d keys", KEYS_MAX);
+	}
+	keys = realloc(a->keys, (a->nkeys + 1) * sizeof(*keys));
+	if (keys == NULL) {
+		auth_key_clear(k);
+		return -ENOMEM;
+	}
+	a->keys = keys;
+	a->keys[a->nkeys++] = *k;
+	memset(k, 0, sizeof(*k));
+	return RC_OK;
+}
+
+/* Loads the key file rel (relative to the users file) for issuer. */
+static int
+key_open(struct cfg *c, const char *path, const char *rel, int want_private,
+         const char *issuer, struct auth_key *out)
+{
+	struct auth_key k;
+	const char *why = "cannot be loaded";
+	char *full;
+	int rc;
+
+	if (rel[0] == '/')
+		full = strdup(rel);
+	else if (asprintf(&full, "%s/%s", c->dir, rel) < 0)
+		full = NULL;
+	if (full == NULL)
+		return -ENOMEM;
+	rc = auth_key_load(full, want_private, &k, &why);
+	free(full);
+	if (rc < 0)
+		return bad(c, path, "%s: %s", rel, why);
+	if ((k.issuer = strdup(issuer)) == NULL) {
+		auth_key_clear(&k);
+		return -ENOMEM;
+	}
+	*out = k;
+	return RC_OK;
+}
+
+static int
+signing_load(struct cfg *c, json_t *root, struct auth *a)
+{
+	struct auth_key pub;
+	const char *rel;
+	int rc;
+
+	if ((rc = str_get(c, "", root, "signing_key", 1, &rel)) < 0)
+		return rc;
+	if ((rc = key_open(c, "signing_key", rel, 1, a->issuer, &a->signing)) <
+	    0)
+		return rc;
+	if (a->signing.rsa || a->signing.curve_bits != 256)
+		return bad(c, "signing_key",
+		           "%s: must be an EC P-256 key (ES256)", rel);
+	if ((rc = auth_key_public(&a->signing, &pub)) < 0)
+		return rc;
+	return key_add(c, "signing_key", a, &pub);
+}
+
+/* An array of key file names, each added to a->keys for issuer. */
+static int
+keys_load(struct cfg *c, const char *path, json_t *arr, const char *issuer,
+          struct auth *a)
+{
+	char sub[PATH_BUF];
+	struct auth_key k;
+	size_t i;
+	json_t *v;
+	int rc;
+
+	if (!json_is_array(arr))
+		return bad(c, path, "must be an array of key file names");
+	json_array_foreach(arr, i, v)
+	{
+		jpath(sub, "%s[%zu]", path, i);
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			return bad(c, sub, "must be a non-empty string");
+		if ((rc = key_open(c, sub, json_string_value(v), 0, issuer,
+		                   &k)) < 0 ||
+		    (rc = key_add(c, sub, a, &k)) < 0)
+			return rc;
+	}
+	return RC_OK;
+}
+
+static int
+trusted_load(struct cfg *c, json_t *arr, struct auth *a)
+{
+	static const char *const known[] = {"issuer", "keys", NULL};
+	char path[PATH_BUF], sub[PATH_BUF];
+	const char *issuer;
+	json_t *v, *keys;
+	size_t i;
+	int rc;
+
+	if (!json_is_array(arr))
+		return bad(c, "trusted_issuers", "must be an array");
+	json_array_foreach(arr, i, v)
+	{
+		jpath(path, "trusted_issuers[%zu]", i);
+		if (!json_is_object(v))
+			return bad(c, path, "must be an object");
+		if ((rc = keys_known(c, path, v, known)) < 0 ||
+		    (rc = str_get(c, path, v, "issuer", 1, &issuer)) < 0)
+			return rc;
+		jpath(sub, "%s.keys", path);
+		keys = json_object_get(v, "keys");
+		if (json_array_size(keys) == 0)
+			return bad(c, sub,
+			           "must be a non-empty array of key "
+			           "file names");
+		if ((rc = keys_load(c, sub, keys, issuer, a)) < 0)
+			return rc;
+	}
+	return RC_OK;
+}
+
+/* ---- rules ---- */
+
+static void
+rule_clear(struct auth_rule *r)
+{
+	for (size_t i = 0; i < r->nrepos; i++)
+		free(r->repos[i]);
+	free(r->repos);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+rules_free(struct auth_rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rule_clear(&rules[i]);
+	free(rules);
+}
+
+static int
+actions_parse(struct cfg *c, const char *path, json_t *arr, unsigned *out)
+{
+	char sub[PATH_BUF];
+	unsigned bits = 0, b;
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return bad(c, path,
+		           "must be a non-empty array of actions "
+		           "(pull, push, delete, *)");
+	json_array_foreach(arr, i, v)
+	{
+		const char *w = json_string_value(v);
+
+		jpath(sub, "%s[%zu]", path, i);
+		if (w == NULL)
+			return bad(c, sub, "must be a string");
+		if ((b = auth_action_bits(w, strlen(w))) == 0)
+			return bad(c, path, "unknown action \"%.32s\"", w);
+		bits |= b;
+	}
+	*out = bits;
+	return RC_OK;
+}
+
+static int
+repos_parse(struct cfg *c, const char *path, json_t *arr, struct auth_rule *r)
+{
+	char sub[PATH_BUF];
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return bad(c, path, "must be a non-empty array of globs");
+	if ((r->repos = calloc(json_array_size(arr), sizeof(char *))) == NULL)
+		return -ENOMEM;
+	json_array_foreach(arr, i, v)
+	{
+		const char *g = json_string_value(v);
+
+		jpath(sub, "%s[%zu]", path, i);
+		if (g == NULL || *g == '\0' ||
+		    json_string_length(v) > AUTH_NAME_MAX)
+			return bad(c, sub,
+			           "must be a glob of 1 to %d "
+			           "characters",
+			           AUTH_NAME_MAX);
+		for (const char *p = g; *p; p++)
+			if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == ':')
+				return bad(c, sub,
+				           "space, ':' or control "
+				           "character in a glob");
+		if ((r->repos[i] = strdup(g)) == NULL)
+			return -ENOMEM;
+		r->nrepos++;
+	}
+	return RC_OK;
+}
+
+static int
+rule_parse(struct cfg *c, const char *path, json_t *obj, struct auth_rule *r)
+{
+	static const char *const known[] = {"repositories", "actions",
+	                                    "catalog", NULL};
+	json_t *repos = json_object_get(obj, "repositories");
+	json_t *acts = json_object_get(obj, "actions");
+	json_t *cat = json_object_get(obj, "catalog");
+	char sub[PATH_BUF];
+	int rc;
+
+	if (!json_is_object(obj))
+		return bad(c, path, "must be an object");
+	if ((rc = keys_known(c, path, obj, known)) < 0)
+		return rc;
+	if (cat != NULL && !json_is_boolean(cat)) {
+		jpath(sub, "%s.catalog", path);
+		return bad(c, sub, "must be true or false");
+	}
+	r->catalog = json_is_true(cat);
+	if (repos == NULL && acts != NULL)
+		return bad(c, path, "actions without repositories");
+	if (repos == NULL && !r->catalog)
+		return bad(c, path,
+		           "needs \"repositories\" and \"actions\", "
+		           "or \"catalog\": true");
+	if (repos == NULL)
+		return RC_OK;
+	jpath(sub, "%s.repositories", path);
+	if ((rc = repos_parse(c, sub, repos, r)) < 0)
+		return rc;
+	jpath(sub, "%s.actions", path);
+	if (acts == NULL)
+		return bad(c, sub, "missing");
+	return actions_parse(c, sub, acts, &r->actions);
+}
+
+static int
+rules_parse(struct cfg *c, const char *path, json_t *arr,
+            struct auth_rule **out, size_t *nout)
+{
+	char sub[PATH_BUF];
+	struct auth_rule *rules;
+	size_t i, n = json_array_size(arr);
+	json_t *v;
+	int rc;
+
+	if (!json_is_array(arr))
+		return bad(c, path, "must be an array of rules");
+	if (n > RULES_MAX)
+		return bad(c, path, "more than %d rules", RULES_MAX);
+	if ((rules = calloc(n + 1, sizeof(*rules))) == NULL)
+		return -ENOMEM;
+	json_array_foreach(arr, i, v)
+	{
+		jpath(sub, "%s[%zu]", path, i);
+		if ((rc = rule_parse(c, sub, v, &rules[i])) < 0) {
+			rules_free(rules, i + 1);
+			return rc;
+		}
+	}
+	*out = rules;
+	*nout = n;
+	return RC_OK;
+}
+
+/* ---- users ---- */
+
+/* "YYYY-MM-DDTHH:MM:SSZ" (RFC 3339, UTC) to a time_t; -1 if malformed. */
+static int
+time_parse(const char *s, time_t *out)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	struct tm tm = {0}, back;
+	time_t t;
+
+	if (strlen(s) != sizeof(shape) - 1)
+		return -1;
+	for (size_t i = 0; shape[i]; i++)
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9')
+		                    : s[i] != shape[i])
+			return -1;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon,
+	           &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	back = tm;
+	if ((t = timegm(&tm)) == (time_t)-1 || gmtime_r(&t, &tm) == NULL)
+		return -1;
+	/* timegm normalizes Feb 30 to Mar 2; refuse what it had to fix. */
+	if (tm.tm_year != back.tm_year || tm.tm_mon != back.tm_mon ||
+	    tm.tm_mday != back.tm_mday || tm.tm_hour != back.tm_hour ||
+	    tm.tm_min != back.tm_min || tm.tm_sec != back.tm_sec)
+		return -1;
+	*out = t;
+	return 0;
+}
+
+static void
+user_clear(struct auth_user *u)
+{
+	free(u->name);
+	if (u->hash != NULL) {
+		OPENSSL_cleanse(u->hash, strlen(u->hash));
+		free(u->hash);
+	}
+	rules_free(u->rules, u->nrules);
+	memset(u, 0, sizeof(*u));
+}
+
+static int
+user_parse(struct cfg *c, const char *path, json_t *obj, const struct auth *a,
+           struct auth_user *u)
+{
+	static const char *const known[] = {"name", "password_hash", "expires",
+	                                    "rules", NULL};
+	const char *name, *hash, *exp, *why = "unreadable";
+	char sub[PATH_BUF];
+	json_t *rules;
+	int rc;
+
+	if (!json_is_object(obj))
+		return bad(c, path, "must be an object");
+	if ((rc = keys_known(c, path, obj, known)) < 0 ||
+	    (rc = str_get(c, path, obj, "name", 1, &name)) < 0 ||
+	    (rc = str_get(c, path, obj, "password_hash", 1, &hash)) < 0 ||
+	    (rc = str_get(c, path, obj, "expires", 0, &exp)) < 0)
+		return rc;
+	jpath(sub, "%s.name", path);
+	if (strlen(name) > USER_MAX)
+		return bad(c, sub, "longer than %d characters", USER_MAX);
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f || *p == ':')
+			return bad(c, sub,
+			           "':' or control character in a "
+			           "user name");
+	for (size_t i = 0; i < a->nusers; i++)
+		if (strcmp(a->users[i].name, name) == 0)
+			return bad(c, sub, "duplicate user \"%s\"", name);
+	jpath(sub, "%s.password_hash", path);
+	if (auth_password_encoding_check(hash, &why) < 0)
+		return bad(c, sub, "%s", why);
+	jpath(sub, "%s.expires", path);
+	if (exp != NULL && time_parse(exp, &u->expires) < 0)
+		return bad(c, sub,
+		           "must be a UTC time like "
+		           "\"2027-06-30T00:00:00Z\"");
+	if ((rules = json_object_get(obj, "rules")) != NULL) {
+		jpath(sub, "%s.rules", path);
+		if ((rc = rules_parse(c, sub, rules, &u->rules, &u->nrules)) <
+		    0)
+			return rc;
+	}
+	if ((u->name = strdup(name)) == NULL ||
+	    (u->hash = strdup(hash)) == NULL)
+		return -ENOMEM;
+	return RC_OK;
+}
+
+static int
+users_load(struct cfg *c, json_t *arr, struct auth *a)
+{
+	char path[PATH_BUF];
+	size_t i, n = json_array_size(arr);
+	json_t *v;
+	int rc;
+
+	if (!json_is_array(arr))
+		return bad(c, "users", "must be an array");
+	if (n > USERS_MAX)
+		return bad(c, "users", "more than %d users", USERS_MAX);
+	if ((a->users = calloc(n + 1, sizeof(*a->users))) == NULL)
+		return -ENOMEM;
+	json_array_foreach(arr, i, v)
+	{
+		jpath(path, "users[%zu]", i);
+		if ((rc = user_parse(c, path, v, a, &a->users[i])) < 0) {
+			user_clear(&a->users[i]);
+			return rc;
+		}
+		a->nusers++;
+	}
+	return RC_OK;
+}
+
+/* ---- the file ---- */
+
+/* The realm: an absolute http(s) URL whose path is the token endpoint. */
+static int
+realm_check(struct cfg *c, struct auth *a)
+{
+	const char *u = a->realm, *host, *slash;
+	size_t plen;
+
+	if (strncmp(u, "https://", 8) == 0)
+		host = u + 8;
+	else if (strncmp(u, "http://", 7) == 0)
+		host = u + 7;
+	else
+		return bad(c, "realm",
+		           "must be an absolute http:// or "
+		           "https:// URL");
+	for (const char *p = u; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '"' ||
+		    *p == '\\' || *p == '#')
+			return bad(c, "realm",
+			           "space, quote, '#' or control "
+			           "character in the URL");
+	slash = strchr(host, '/');
+	if (slash == host || *host == '\0' || *host == '?')
+		return bad(c, "realm", "has no host");
+	plen = slash != NULL ? strcspn(slash, "?") : 0;
+	if (plen <= 1)
+		return bad(c, "realm", "needs a path, such as /auth/token");
+	if ((a->realm_path = strndup(slash, plen)) == NULL)
+		return -ENOMEM;
+	return RC_OK;
+}
+
+static int
+ttl_get(struct cfg *c, json_t *root, struct auth *a)
+{
+	json_t *v = json_object_get(root, "token_ttl");
+	json_int_t t;
+
+	a->ttl = AUTH_TOKEN_TTL;
+	if (v == NULL)
+		return RC_OK;
+	if (!json_is_integer(v))
+		return bad(c, "token_ttl", "must be an integer (seconds)");
+	t = json_integer_value(v);
+	if (t < AUTH_TTL_MIN || t > TTL_MAX)
+		return bad(c, "token_ttl", "must be between %d and %d seconds",
+		           AUTH_TTL_MIN, TTL_MAX);
+	a->ttl = (int)t;
+	return RC_OK;
+}
+
+static int
+strings_get(struct cfg *c, json_t *root, struct auth *a)
+{
+	const char *service, *issuer, *realm;
+	int rc;
+
+	if ((rc = str_get(c, "", root, "service", 1, &service)) < 0 ||
+	    (rc = str_get(c, "", root, "issuer", 1, &issuer)) < 0 ||
+	    (rc = str_get(c, "", root, "realm", 1, &realm)) < 0)
+		return rc;
+	if ((a->service = strdup(service)) == NULL ||
+	    (a->issuer = strdup(issuer)) == NULL ||
+	    (a->realm = strdup(realm)) == NULL)
+		return -ENOMEM;
+	return RC_OK;
+}
+
+static int
+root_load(struct cfg *c, json_t *root, struct auth *a)
+{
+	static const char *const known[] = {"service",         "issuer",
+	                                    "realm",           "token_ttl",
+	                                    "signing_key",     "previous_keys",
+	                                    "trusted_issuers", "users",
+	                                    "anonymous",       NULL};
+	json_t *v;
+	int rc;
+
+	if (!json_is_object(root))
+		return bad(c, "", "must be a JSON object");
+	if ((rc = keys_known(c, "", root, known)) < 0 ||
+	    (rc = strings_get(c, root, a)) < 0 ||
+	    (rc = realm_check(c, a)) < 0 || (rc = ttl_get(c, root, a)) < 0 ||
+	    (rc = signing_load(c, root, a)) < 0)
+		return rc;
+	if ((v = json_object_get(root, "previous_keys")) != NULL &&
+	    (rc = keys_load(c, "previous_keys", v, a->issuer, a)) < 0)
+		return rc;
+	if ((v = json_object_get(root, "trusted_issuers")) != NULL &&
+	    (rc = trusted_load(c, v, a)) < 0)
+		return rc;
+	if ((v = json_object_get(root, "users")) != NULL &&
+	    (rc = users_load(c, v, a)) < 0)
+		return rc;
+	if ((v = json_object_get(root, "anonymous")) != NULL &&
+	    (rc = rules_parse(c, "anonymous", v, &a->anon, &a->nanon)) < 0)
+		return rc;
+	return RC_OK;
+}
+
+int
+auth_load(const char *path, struct auth **out, char *err, size_t errlen)
+{
+	struct cfg c = {.file = path, .err = err, .errlen = errlen};
+	const char *slash = strrchr(path, '/');
+	struct auth *a = NULL;
+	json_t *root = NULL;
+	json_error_t jerr;
+	FILE *f;
+	int rc = -ENOMEM;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (slash == NULL)
+		c.dir = strdup(".");
+	else
+		c.dir = strndup(path,
+		                slash == path ? 1 : (size_t)(slash - path));
+	if (c.dir == NULL || (a = calloc(1, sizeof(*a))) == NULL)
+		goto fail;
+	if ((f = fopen(path, "re")) == NULL) {
+		rc = -errno;
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		goto fail;
+	}
+	root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+	fclose(f);
+	if (root == NULL) {
+		rc = RC_BAD_REQUEST;
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line,
+			         jerr.column, jerr.text);
+		goto fail;
+	}
+	if ((rc = root_load(&c, root, a)) < 0)
+		goto fail;
+	rc = -ENOMEM;
+	if ((a->creds = auth_creds_new()) == NULL ||
+	    (a->tokens = auth_tokens_new()) == NULL)
+		goto fail;
+	*out = a;
+	a = NULL;
+	rc = RC_OK;
+fail:
+	if (rc == -ENOMEM && err != NULL && errlen > 0 && err[0] == '\0')
+		snprintf(err, errlen, "%s: out of memory", path);
+	json_decref(root);
+	free(c.dir);
+	auth_free(a);
+	return rc;
+}
+
+void
+auth_free(struct auth *a)
+{
+	if (a == NULL)
+		return;
+	for (size_t i = 0; i < a->nusers; i++)
+		user_clear(&a->users[i]);
+	free(a->users);
+	rules_free(a->anon, a->nanon);
+	for (size_t i = 0; i < a->nkeys; i++)
+		auth_key_clear(&a->keys[i]);
+	free(a->keys);
+	auth_key_clear(&a->signing);
+	auth_creds_free(a->creds);
+	auth_tokens_free(a->tokens);
+	free(a->service);
+	free(a->issuer);
+	free(a->realm);
+	free(a->realm_path);
+	free(a);
+}
+
+const char *
+auth_service(const struct auth *a)
+{
+	return a->service;
+}
+
+const char *
+auth_realm(const struct auth *a)
+{
+	return a->realm;
+}
+
+const char *
+auth_realm_path(const struct auth *a)
+{
+	return a->realm_path;
+}
+
+int
+auth_token_ttl(const struct auth *a)
+{
+	return a->ttl;
+}
