@@ -417,7 +417,7 @@ claim_time(const json_t *v, int64_t *out)
 		if (!isfinite(d) || d <= -(double)TIME_LIMIT ||
 		    d >= (double)TIME_LIMIT)
 			return -1;
-		*out = (int64_t)floor(d);
+		*out = (int64_t)d;
 		return 0;
 	}
 	return -1;
