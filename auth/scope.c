@@ -67,7 +67,8 @@ auth_scope_parse(const char *s, struct auth_scope *out)
 	if (nlen == 0 || nlen > AUTH_NAME_MAX)
 		return RC_BAD_REQUEST;
 	for (p = name; p < last; p++)
-		if (*p <= ' ' || *p == ',' || *p == 0x7f)
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f ||
+		    *p == ',')
 			return RC_BAD_REQUEST;
 	if (sc.type == AUTH_TYPE_CATALOG) {
 		if (nlen != 7 || memcmp(name, "catalog", 7) != 0)
