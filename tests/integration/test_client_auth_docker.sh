@@ -212,6 +212,16 @@ else
 	fail "dauth.kubelet_login: $(why 'docker login as kubelet failed')"
 fi
 
+# Stop berth (its shutdown lines count for the checks below) and look for
+# sanitizer reports (ASan/UBSan builds).
+stop_berth
+src=$?
+if grep -q 'Sanitizer\|runtime error:' "$T/berth.log" 2>/dev/null; then
+	fail "dauth.no_sanitizer_report: $(grep -m3 'Sanitizer\|runtime error:\|#[0-3] ' "$T/berth.log" | tr '\n' ';' | tail -c 400)"
+else
+	expect_eq dauth.clean_exit 0 "$src"
+fi
+
 # 8. berth's log: the refused sign-ins are there, no password or token is.
 check dauth.log_sign_in_refused grep -q '"msg":"sign-in refused"' "$T/berth.log"
 leaks=

@@ -325,6 +325,16 @@ else
 	fail "ctr_auth.oauth_post_refused: containerd POST statuses '$posts'"
 fi
 
+# Stop berth (its shutdown lines count for the checks below) and look for
+# sanitizer reports (ASan/UBSan builds).
+stop_berth
+src=$?
+if grep -q 'Sanitizer\|runtime error:' "$T/berth.log" 2>/dev/null; then
+	fail "tauth.no_sanitizer_report: $(grep -m3 'Sanitizer\|runtime error:\|#[0-3] ' "$T/berth.log" | tr '\n' ';' | tail -c 400)"
+else
+	expect_eq tauth.clean_exit 0 "$src"
+fi
+
 # 11. berth's log and the clients' log: no password, no token.
 leaks=
 for s in ci-secret admin-secret kube-secret old-secret wrong-password "Bearer ey"; do
