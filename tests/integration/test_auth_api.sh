@@ -11,7 +11,8 @@ if ! auth_setup; then
 	fail "auth.setup: keys or users file"
 	exit 1
 fi
-check auth.check_file "$BERTH_BIN" auth check "$AUTH_FILE"
+auth_check() { "$BERTH_BIN" auth check "$1" >/dev/null; }
+check auth.check_file auth_check "$AUTH_FILE"
 if ! start_berth --auth "$AUTH_FILE"; then
 	fail "auth.start: berth did not start with --auth"
 	exit 1
