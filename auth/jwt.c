@@ -268,8 +268,10 @@ auth_token_sign(struct auth *a, const char *user,
 	if (RAND_bytes(jti, sizeof(jti)) != 1)
 		return RC_UNSUPPORTED;
 	b64url_encode(jti, sizeof(jti), jti_s);
+	/* jansson refuses strings that are not UTF-8: a user or repository
+	 * name from a request can be anything. */
 	if ((acc = access_json(granted, n)) == NULL)
-		return -ENOMEM;
+		return RC_BAD_REQUEST;
 	head = json_pack("{s:s,s:s,s:s}", "typ", "JWT", "alg", "ES256", "kid",
 	                 a->signing.kid);
 	claims = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:o}", "iss",
@@ -277,8 +279,10 @@ auth_token_sign(struct auth *a, const char *user,
 	                   a->service, "exp", (json_int_t)(now + a->ttl), "nbf",
 	                   (json_int_t)now, "iat", (json_int_t)now, "jti",
 	                   jti_s, "access", acc);
-	if (head == NULL || claims == NULL)
+	if (head == NULL || claims == NULL) {
+		rc = claims == NULL ? RC_BAD_REQUEST : -ENOMEM;
 		goto fail;
+	}
 	if ((hs = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
 	            NULL ||
 	    (cs = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
@@ -560,13 +564,10 @@ head_check(const struct auth *a, json_t *head, const struct auth_key **key,
 {
 	const char *alg = json_string_value(json_object_get(head, "alg"));
 	const char *kid = json_string_value(json_object_get(head, "kid"));
-	const char *typ = json_string_value(json_object_get(head, "typ"));
 
-	/* Extensions we would have to understand ("crit") are refused. */
+	/* Extensions we would have to understand ("crit") are refused; typ
+	 * is advisory and ignored. */
 	if (alg == NULL || kid == NULL || json_object_get(head, "crit") != NULL)
-		return RC_UNAUTHORIZED;
-	if (json_object_get(head, "typ") != NULL &&
-	    (typ == NULL || strcmp(typ, "JWT") != 0))
 		return RC_UNAUTHORIZED;
 	if ((*key = key_find(a, kid)) == NULL)
 		return RC_UNAUTHORIZED;

@@ -346,6 +346,19 @@ test_round_trip(void **state)
 	assert_int_equal(auth_token_check(A, tok, NOW, C, NULL, AUTH_ALL),
 	                 RC_DENIED);
 	free(tok);
+
+	/* Names that are not UTF-8 cannot go into a token. */
+	tok = NULL;
+	assert_int_equal(auth_token_sign(A, "ci\xff", NULL, 0, NOW, &tok),
+	                 RC_BAD_REQUEST);
+	{
+		struct auth_scope bad = {
+		        .type = R, .name = "a\xc3(", .actions = AUTH_PULL};
+
+		assert_int_equal(auth_token_sign(A, "ci", &bad, 1, NOW, &tok),
+		                 RC_BAD_REQUEST);
+	}
+	assert_null(tok);
 }
 
 static void
