@@ -5,6 +5,7 @@
 #
 # Knobs (environment): BENCH_SECONDS (10) per load run, BENCH_CONNS (64),
 # BENCH_THREADS (2) loadgen threads, BENCH_ROUNDS (2) alternations per phase,
+# BENCH_PUSH_ROUNDS (5) alternations of the push phases (their median counts),
 # BENCH_STORM_CLIENTS (50), BENCH_STORM_ROUNDS (3), BENCH_BIG_MB (256),
 # BENCH_LAYERS_MB ("1 4 16"), BENCH_SMALL_KB ("16 64 256": layers of the
 # second image, whose storm measures request handling rather than loopback
@@ -19,6 +20,7 @@ SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-2}
 ROUNDS=${BENCH_ROUNDS:-2}
+PUSH_ROUNDS=${BENCH_PUSH_ROUNDS:-5}
 STORM_CLIENTS=${BENCH_STORM_CLIENTS:-50}
 STORM_ROUNDS=${BENCH_STORM_ROUNDS:-3}
 BIG_MB=${BENCH_BIG_MB:-256}
@@ -38,7 +40,7 @@ ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.dock
 log() { echo "bench: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-for n in "$SECS" "$CONNS" "$THREADS" "$ROUNDS" "$STORM_CLIENTS" "$STORM_ROUNDS" "$BIG_MB"; do
+for n in "$SECS" "$CONNS" "$THREADS" "$ROUNDS" "$PUSH_ROUNDS" "$STORM_CLIENTS" "$STORM_ROUNDS" "$BIG_MB"; do
 	[[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] || die "numeric knob out of range: '$n'"
 done
 [ -x "$LOADGEN" ] || die "$LOADGEN missing (make MODE=release all)"
@@ -399,9 +401,9 @@ lg_load() { # TARGET CONNS MAX_REQ SECONDS PATH...
 		-H "$ACCEPT" "$@"
 }
 
-run_phase() { # PHASE TARGETS-LIST CMD-FUNCTION
-	local phase=$1 list=$2 fn=$3 r t
-	for r in $(seq 1 "$ROUNDS"); do
+run_phase() { # PHASE TARGETS-LIST CMD-FUNCTION [ROUNDS]
+	local phase=$1 list=$2 fn=$3 rounds=${4:-$ROUNDS} r t
+	for r in $(seq 1 "$rounds"); do
 		for t in $list; do
 			has "$t" || continue
 			measure "$phase" "$t" "$r" "$fn" "$t"
@@ -504,7 +506,7 @@ for phase in $PHASES; do
 	*) die "unknown phase '$phase'" ;;
 	esac
 	case $phase in
-	push_*) run_phase "$phase" "berth distribution" "ph_$phase" ;;
+	push_*) run_phase "$phase" "berth distribution" "ph_$phase" "$PUSH_ROUNDS" ;;
 	auth_head) run_phase "$phase" "berth berth_auth" "ph_$phase" ;;
 	auth_login) run_phase "$phase" "berth_auth" "ph_$phase" ;;
 	*) run_phase "$phase" "berth distribution nginx" "ph_$phase" ;;
@@ -521,13 +523,22 @@ for t in "${TARGETS[@]}"; do PEAK_RSS[$t]=$(mem_kb "$t" VmHWM); done
 
 # ---------------------------------------------------------------- report
 # best PHASE TARGET KEY max|min: the recorded line with the best KEY.
-best() {
+best() { # PHASE TARGET KEY max|min|median: the run with that value of KEY
 	awk -v p="$1" -v t="$2" -v k="$3" -v how="$4" '
 	{ delete kv; for (i = 1; i <= NF; i++) { split($i, a, "="); kv[a[1]] = a[2] }
 	  if (kv["phase"] != p || kv["target"] != t || kv["errors"] != 0 || !(k in kv)) next
 	  v = kv[k] + 0
+	  n++; vals[n] = v; lines[n] = $0
 	  if (!found || (how == "max" && v > bv) || (how == "min" && v < bv)) { bv = v; line = $0; found = 1 } }
-	END { if (found) print line }' "$RES"
+	END {
+	  if (!found) exit
+	  if (how == "median") {
+	    for (i = 2; i <= n; i++) for (j = i; j > 1 && vals[j - 1] > vals[j]; j--) {
+	      tv = vals[j]; vals[j] = vals[j - 1]; vals[j - 1] = tv
+	      tl = lines[j]; lines[j] = lines[j - 1]; lines[j - 1] = tl }
+	    line = lines[int((n + 1) / 2)]
+	  }
+	  print line }' "$RES"
 }
 kv() { # LINE KEY
 	awk -v k="$2" '{ for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) { print a[2]; exit } } }' <<<"$1"
@@ -566,7 +577,10 @@ for p in storm storm_small; do
 		[ -n "$line" ] && VAL[$p.$t.min_ms]=$(kv "$line" min_ms)
 	done
 done
-for p in pull1 pull8 push_mono push_stream; do derive "$p" mbps max; done
+for p in pull1 pull8; do derive "$p" mbps max; done
+# A push lasts about a second and the disk's flushes swing single runs by
+# ±40%: the median of PUSH_ROUNDS alternating runs, not the luckiest one.
+for p in push_mono push_stream; do derive "$p" mbps median; done
 for t in berth berth_auth; do
 	line=$(best auth_head "$t" rps max)
 	[ -n "$line" ] && VAL[auth_head.$t.rps]=$(kv "$line" rps) &&
@@ -589,7 +603,8 @@ report() {
 	echo "# berth benchmark"
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r). Load: $CONNS keep-alive"
-	echo "connections, ${SECS}s per run; best of $ROUNDS alternating runs per target."
+	echo "connections, ${SECS}s per run; best of $ROUNDS alternating runs per target"
+	echo "(pushes: median of $PUSH_ROUNDS alternating runs)."
 	echo "Storm: $STORM_CLIENTS clients x $STORM_ROUNDS rounds, each HEAD tag, GET manifest by"
 	echo "digest, config and ${#LAYER_PATHS[@]} layers ($LAYERS_MB MiB; the small image: $SMALL_KB KiB)."
 	echo "Big blob: $BIG_MB MiB. MB = 10^6 bytes."
