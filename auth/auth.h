@@ -58,14 +58,14 @@ enum auth_type {
 	AUTH_TYPE_CATALOG = 2,    /* "registry:catalog:*" */
 };
 
-#define AUTH_NAME_MAX     255 /* longest resource name kept */
-#define AUTH_TOKEN_TTL    300 /* default token lifetime, seconds */
-#define AUTH_TTL_MIN      60
-#define AUTH_LEEWAY       60 /* clock skew tolerated on exp/nbf/iat */
-#define AUTH_HASH_BUF     160 /* room for an encoded password hash */
-#define AUTH_PBKDF2_ITER  600000 /* iterations of a new hash */
-#define AUTH_PBKDF2_MIN   210000 /* fewest iterations a file may use */
-#define AUTH_CRED_TTL     300 /* a verified password is trusted this long */
+#define AUTH_NAME_MAX    255 /* longest resource name kept */
+#define AUTH_TOKEN_TTL   300 /* default token lifetime, seconds */
+#define AUTH_TTL_MIN     60
+#define AUTH_LEEWAY      60     /* clock skew tolerated on exp/nbf/iat */
+#define AUTH_HASH_BUF    160    /* room for an encoded password hash */
+#define AUTH_PBKDF2_ITER 600000 /* iterations of a new hash */
+#define AUTH_PBKDF2_MIN  210000 /* fewest iterations a file may use */
+#define AUTH_CRED_TTL    300    /* a verified password is trusted this long */
 
 /* One requested or granted access: a resource and its actions. */
 struct auth_scope {

@@ -66,8 +66,7 @@ static int
 read_password(char *buf, size_t len)
 {
 	struct termios old, quiet;
-	int tty = isatty(STDIN_FILENO) &&
-	          tcgetattr(STDIN_FILENO, &old) == 0;
+	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
 	size_t n;
 
 	if (tty) {
@@ -143,15 +142,17 @@ cmd_token(int argc, char **argv)
 		} else if (strcmp(argv[i], "--at") == 0 && i + 1 < argc) {
 			long long v = strtoll(argv[++i], &end, 10);
 			if (*argv[i] == '\0' || *end != '\0' || v <= 0) {
-				fprintf(stderr, "berth: --at needs a UNIX time\n");
+				fprintf(stderr,
+				        "berth: --at needs a UNIX time\n");
 				return 2;
 			}
 			at = (time_t)v;
 		} else if (strcmp(argv[i], "--scope") == 0 && i + 1 < argc) {
 			if (n == CLI_SCOPES_MAX ||
 			    auth_scope_parse(argv[++i], &asked[n]) != RC_OK) {
-				fprintf(stderr, "berth: bad or too many scopes: "
-				                "%s\n",
+				fprintf(stderr,
+				        "berth: bad or too many scopes: "
+				        "%s\n",
 				        argv[i]);
 				return 2;
 			}
@@ -180,8 +181,9 @@ cmd_token(int argc, char **argv)
 		return 1;
 	}
 	if (ng < n)
-		fprintf(stderr, "berth: %zu of %zu scopes granted (the rules "
-		                "allow no more)\n",
+		fprintf(stderr,
+		        "berth: %zu of %zu scopes granted (the rules "
+		        "allow no more)\n",
 		        ng, n);
 	printf("%s\n", token);
 	free(token);

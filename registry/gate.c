@@ -35,18 +35,13 @@ route_scope(const struct req *r, struct auth_scope *sc)
 		sc->type = AUTH_TYPE_CATALOG;
 		sc->actions = AUTH_ALL;
 		return;
-	case A_PULL:
-		sc->actions = AUTH_PULL;
-		break;
+	case A_PULL: sc->actions = AUTH_PULL; break;
 	case A_PUSH:
 		/* a push reads too: mounts, HEAD before upload */
 		sc->actions = AUTH_PULL | AUTH_PUSH;
 		break;
-	case A_DELETE:
-		sc->actions = AUTH_DELETE;
-		break;
-	default:
-		return;
+	case A_DELETE: sc->actions = AUTH_DELETE; break;
+	default: return;
 	}
 	snprintf(sc->name, sizeof(sc->name), "%s", r->name);
 }
@@ -60,8 +55,8 @@ challenge(struct req *r, const struct auth_scope *sc, int rc, int had_token)
 	char scope[AUTH_NAME_MAX + 64] = "";
 	int n;
 
-	if (r->route->action != A_BASE && auth_scope_format(sc, scope,
-	                                                    sizeof(scope)) < 0)
+	if (r->route->action != A_BASE &&
+	    auth_scope_format(sc, scope, sizeof(scope)) < 0)
 		scope[0] = '\0';
 	n = snprintf(r->www_auth, sizeof(r->www_auth),
 	             "Bearer realm=\"%s\",service=\"%s\"", auth_realm(a),
@@ -72,7 +67,8 @@ challenge(struct req *r, const struct auth_scope *sc, int rc, int had_token)
 	if (n > 0 && (size_t)n < sizeof(r->www_auth) && had_token)
 		snprintf(r->www_auth + n, sizeof(r->www_auth) - (size_t)n,
 		         ",error=\"%s\"",
-		         rc == RC_DENIED ? "insufficient_scope" : "invalid_token");
+		         rc == RC_DENIED ? "insufficient_scope"
+		                         : "invalid_token");
 }
 
 int

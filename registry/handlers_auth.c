@@ -30,7 +30,9 @@ scopes_add(struct scopes *sc, const char *list)
 {
 	char one[AUTH_NAME_MAX + 64];
 
-	while (list != NULL && *list != '\0') {
+	if (list == NULL)
+		return;
+	while (*list != '\0') {
 		size_t len = strcspn(list, " ");
 
 		if (len > 0 && len < sizeof(one) && sc->n < TOKEN_SCOPES_MAX) {
@@ -76,7 +78,8 @@ reply_unauthorized(struct req *r, int oauth)
 		reply_oauth_error(r, 401, "invalid_grant",
 		                  "incorrect username or password");
 	else
-		reply_error(r, RC_UNAUTHORIZED, "incorrect username or password");
+		reply_error(r, RC_UNAUTHORIZED,
+		            "incorrect username or password");
 }
 
 /* Signs in (user NULL: anonymous), grants and answers. */

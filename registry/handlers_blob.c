@@ -210,8 +210,8 @@ h_uploads_post_start(struct req *r)
 		    (from == NULL || !gate_may_pull(r, from)))
 			rc = RC_BLOB_UNKNOWN;
 		else
-			rc = meta_blob_mount(r->app->meta, r->name, mount,
-			                     from, now_s(), &size);
+			rc = meta_blob_mount(r->app->meta, r->name, mount, from,
+			                     now_s(), &size);
 		if (rc == RC_OK) {
 			reply_blob_created(r, mount);
 			return;
@@ -346,7 +346,8 @@ upload_flush(struct req *r, int more)
 		free(r->buf2);
 		r->buf2 = NULL;
 		r->cap2 = 0;
-		if (posix_memalign(&p, BLOB_WRITE_ALIGN, UPLOAD_BATCH_BIG) == 0) {
+		if (posix_memalign(&p, BLOB_WRITE_ALIGN, UPLOAD_BATCH_BIG) ==
+		    0) {
 			r->buf2 = p;
 			r->cap2 = UPLOAD_BATCH_BIG;
 		}

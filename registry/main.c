@@ -394,7 +394,8 @@ serve(int argc, char **argv)
 	if (app.auth == NULL)
 		log_msg("warn",
 		        "authentication is off: anyone who can reach this "
-		        "address can push, pull and delete (berth serve --auth)",
+		        "address can push, pull and delete (berth serve "
+		        "--auth)",
 		        NULL);
 	else
 		log_msg("info", "token auth on", "realm", auth_realm(app.auth),

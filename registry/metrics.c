@@ -8,8 +8,9 @@
 #include "registry/http.h"
 
 static const char *const kind_names[R_KIND_COUNT] = {
-        "none",    "base",   "catalog",   "tags",    "manifest", "blob",
-        "uploads", "upload", "referrers", "healthz", "readyz",   "metrics", "token",
+        "none",   "base",    "catalog", "tags",      "manifest",
+        "blob",   "uploads", "upload",  "referrers", "healthz",
+        "readyz", "metrics", "token",
 };
 static const char *const methods[] = {"GET",   "HEAD",   "PUT",  "POST",
                                       "PATCH", "DELETE", "OTHER"};

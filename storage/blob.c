@@ -688,7 +688,8 @@ static int
 direct_ok(const struct blob_upload *up, const unsigned char *p, size_t len,
           uint64_t off)
 {
-	return !atomic_load_explicit(&up->bs->no_direct, memory_order_relaxed) &&
+	return !atomic_load_explicit(&up->bs->no_direct,
+	                             memory_order_relaxed) &&
 	       len >= BLOB_DIRECT_MIN && len % BLOB_WRITE_ALIGN == 0 &&
 	       off % BLOB_WRITE_ALIGN == 0 &&
 	       (uintptr_t)p % BLOB_WRITE_ALIGN == 0;
@@ -721,10 +722,11 @@ write_at(struct blob_upload *up, const unsigned char *p, size_t len,
 	while (*done < len) {
 		ssize_t n;
 
-		if ((rc = choose_path(up, p + *done, len - *done, off + *done)) <
-		    0)
+		if ((rc = choose_path(up, p + *done, len - *done,
+		                      off + *done)) < 0)
 			return rc;
-		n = pwrite(up->fd, p + *done, len - *done, (off_t)(off + *done));
+		n = pwrite(up->fd, p + *done, len - *done,
+		           (off_t)(off + *done));
 		if (n < 0 && errno == EINTR && eintr++ < BLOB_EINTR_MAX)
 			continue;
 		if (n < 0 && errno == EINVAL && up->direct) {

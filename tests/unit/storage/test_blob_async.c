@@ -385,8 +385,8 @@ test_concurrent_streams(void **state)
 	for (int i = 0; i < N; i++) {
 		/* different sizes: different blobs */
 		jobs[i] = (struct job){fx->bs, MIB + (size_t)i * 70001, -1};
-		assert_int_equal(pthread_create(&th[i], NULL, job_main, &jobs[i]),
-		                 0);
+		assert_int_equal(
+		        pthread_create(&th[i], NULL, job_main, &jobs[i]), 0);
 	}
 	for (int i = 0; i < N; i++) {
 		assert_int_equal(pthread_join(th[i], NULL), 0);
