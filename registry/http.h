@@ -169,6 +169,8 @@ void h_token_post_finish(struct req *r);
 void metrics_count(enum route_kind kind, const char *method, unsigned status,
                    uint64_t bytes, uint64_t ns);
 char *metrics_render(struct app *app);
+/* Short name of a route kind ("manifest", "token"…) for logs and metrics. */
+const char *route_kind_name(enum route_kind kind);
 
 /* ---- log.c ---- */
 /* One JSON object per line on stderr: static msg, then key/value pairs

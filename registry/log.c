@@ -68,7 +68,7 @@ log_access(struct req *r)
 	json_object_set_new(o, "level", json_string("info"));
 	json_object_set_new(o, "msg", json_string("request"));
 	json_object_set_new(o, "method", json_string(r->method));
-	json_object_set_new(o, "route", json_integer(r->kind));
+	json_object_set_new(o, "route", json_string(route_kind_name(r->kind)));
 	if (r->name[0])
 		json_object_set_new(o, "name", json_string(r->name));
 	if (r->ref[0])

@@ -12,6 +12,12 @@ static const char *const kind_names[R_KIND_COUNT] = {
         "blob",   "uploads", "upload",  "referrers", "healthz",
         "readyz", "metrics", "token",
 };
+const char *
+route_kind_name(enum route_kind kind)
+{
+	return (unsigned)kind < R_KIND_COUNT ? kind_names[kind] : "none";
+}
+
 static const char *const methods[] = {"GET",   "HEAD",   "PUT",  "POST",
                                       "PATCH", "DELETE", "OTHER"};
 #define N_METHODS (sizeof(methods) / sizeof(methods[0]))
