@@ -274,6 +274,27 @@ timeout 10 "$BERTH_BIN" serve --listen "127.0.0.1:$p" --data "$T/data2" --auth "
 expect_eq auth.relative_realm_exit_2 2 "$?"
 check auth.relative_realm_reason grep -q realm "$T/rel.out"
 
+# ---- the CLI's refusals
+if "$BERTH_BIN" auth keygen --out "$AUTH_DIR/key.pem" 2>/dev/null; then
+	fail "auth.cli_keygen_no_overwrite"
+else
+	ok auth.cli_keygen_no_overwrite
+fi
+expect_eq auth.cli_keygen_mode 600 "$(stat -c %a "$AUTH_DIR/key.pem")"
+H1=$(auth_hash same-password)
+H2=$(auth_hash same-password)
+if [[ $H1 =~ ^\$pbkdf2-sha256\$i=[0-9]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$ ]] && [ "$H1" != "$H2" ]; then
+	ok auth.cli_hash_format_and_salt
+else
+	fail "auth.cli_hash_format_and_salt: '$H1' '$H2'"
+fi
+"$BERTH_BIN" auth hash </dev/null >/dev/null 2>&1
+expect_eq auth.cli_hash_empty_exit_2 2 "$?"
+"$BERTH_BIN" auth token --auth "$AUTH_FILE" --user nobody --scope repository:a:pull >/dev/null 2>&1
+expect_eq auth.cli_token_unknown_user_exit_1 1 "$?"
+"$BERTH_BIN" auth token --auth "$AUTH_FILE" --user ci --scope 'not a scope' >/dev/null 2>&1
+expect_eq auth.cli_token_bad_scope_exit_2 2 "$?"
+
 # ---- no secret in the log
 leak=
 for s in ci-secret admin-secret kube-secret old-secret "$CI_TOK" "$POST_TOK" "Bearer ey"; do
