@@ -56,6 +56,7 @@ encoding_build(const char *pw, const unsigned char *salt, size_t saltlen,
 {
 	unsigned char dk[32];
 	char s64[128], h64[64];
+	int n;
 
 	assert_int_equal(PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt,
 	                                   (int)saltlen, iter, EVP_sha256(),
@@ -63,7 +64,8 @@ encoding_build(const char *pw, const unsigned char *salt, size_t saltlen,
 	                 1);
 	b64_nopad(salt, saltlen, s64);
 	b64_nopad(dk, sizeof(dk), h64);
-	snprintf(out, outlen, "$pbkdf2-sha256$i=%d$%s$%s", iter, s64, h64);
+	n = snprintf(out, outlen, "$pbkdf2-sha256$i=%d$%s$%s", iter, s64, h64);
+	assert_true(n > 0 && (size_t)n < outlen);
 }
 
 static int
