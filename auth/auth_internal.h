@@ -54,6 +54,19 @@ struct auth {
 	struct auth_tokens *tokens;
 };
 
+/* ---- b64.c ---- */
+enum auth_b64 { AUTH_B64_STD = 0, AUTH_B64_URL = 1 };
+/* Characters of the unpadded encoding of n bytes. */
+size_t auth_b64_len(size_t n);
+/* Writes auth_b64_len(n) characters and a NUL (no padding). */
+void auth_b64_encode(enum auth_b64 alpha, const unsigned char *in, size_t n,
+                     char *out);
+/* Decodes len characters (no padding) into out, which has room for max
+ * bytes. Returns the byte count, or -1 for anything but a canonical
+ * encoding that fits. */
+long auth_b64_decode(enum auth_b64 alpha, const char *in, size_t len,
+                     unsigned char *out, size_t max);
+
 /* ---- scope.c ---- */
 /* Bits of one action word ("pull", "push", "delete", "*"); 0 if unknown. */
 unsigned auth_action_bits(const char *word, size_t len);

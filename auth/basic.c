@@ -1,6 +1,5 @@
 /* HTTP Basic credentials ("Authorization: Basic base64(user:password)"). */
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,8 +14,9 @@ auth_basic_decode(const char *header, char *user, size_t ulen, char *pass,
 {
 	unsigned char raw[BASIC_MAX];
 	const char *b64, *colon;
-	size_t n, pad = 0, ul, pl;
-	int len, rc = RC_BAD_REQUEST;
+	size_t n, ul, pl;
+	long len;
+	int rc = RC_BAD_REQUEST;
 
 	if (header == NULL || strncasecmp(header, "Basic ", 6) != 0)
 		return RC_BAD_REQUEST;
@@ -26,17 +26,16 @@ auth_basic_decode(const char *header, char *user, size_t ulen, char *pass,
 	n = strlen(b64);
 	while (n > 0 && b64[n - 1] == ' ')
 		n--;
-	if (n == 0 || n % 4 != 0 || n > BASIC_MAX)
+	if (n == 0 || n > BASIC_MAX)
 		return RC_BAD_REQUEST;
-	/* EVP_DecodeBlock keeps the padding's zero bytes: count them. */
+	/* Padding is optional on the wire; the decoder takes none. */
 	if (b64[n - 1] == '=')
-		pad++;
-	if (n > 1 && b64[n - 2] == '=')
-		pad++;
-	len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
-	if (len < 0 || (size_t)len < pad)
+		n--;
+	if (n > 0 && b64[n - 1] == '=')
+		n--;
+	len = auth_b64_decode(AUTH_B64_STD, b64, n, raw, sizeof(raw));
+	if (len < 0)
 		goto out;
-	len -= (int)pad;
 	colon = memchr(raw, ':', (size_t)len);
 	if (colon == NULL || memchr(raw, '\0', (size_t)len) != NULL)
 		goto out;

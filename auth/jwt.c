@@ -26,88 +26,6 @@
 #define SLOTS      256  /* token cache slots (a power of two) */
 #define TIME_LIMIT (INT64_C(1) << 53) /* |claim time| accepted */
 
-/* ---- base64url ---- */
-
-static size_t
-b64url_len(size_t n)
-{
-	return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-}
-
-/* Writes b64url_len(n) characters and a NUL. */
-static void
-b64url_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                          "abcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t i, o = 0;
-
-	for (i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-		             in[i + 2];
-
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (n - i == 1) {
-		out[o++] = tab[in[i] >> 2];
-		out[o++] = tab[(in[i] & 3) << 4];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
-
-		out[o++] = tab[v >> 10];
-		out[o++] = tab[(v >> 4) & 63];
-		out[o++] = tab[(v & 15) << 2];
-	}
-	out[o] = '\0';
-}
-
-static int
-b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/* Strict decoding: no padding, no other characters, unused bits zero.
- * out must hold len * 3 / 4 bytes. Returns the length or -1. */
-static long
-b64url_decode(const char *in, size_t len, unsigned char *out)
-{
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t o = 0;
-
-	if (len % 4 == 1)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64url_value((unsigned char)in[i]);
-
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if (acc & ((1u << bits) - 1))
-		return -1;
-	return (long)o;
-}
-
 /* ---- algorithms and signatures ---- */
 
 /* The digest alg names with key k, or NULL when k does not do alg. */
@@ -247,8 +165,9 @@ part_append(const char *json, char *out, size_t *off)
 {
 	size_t n = strlen(json);
 
-	b64url_encode((const unsigned char *)json, n, out + *off);
-	*off += b64url_len(n);
+	auth_b64_encode(AUTH_B64_URL, (const unsigned char *)json, n,
+	                out + *off);
+	*off += auth_b64_len(n);
 }
 
 int
@@ -267,7 +186,7 @@ auth_token_sign(struct auth *a, const char *user,
 		return RC_UNSUPPORTED;
 	if (RAND_bytes(jti, sizeof(jti)) != 1)
 		return RC_UNSUPPORTED;
-	b64url_encode(jti, sizeof(jti), jti_s);
+	auth_b64_encode(AUTH_B64_URL, jti, sizeof(jti), jti_s);
 	/* jansson refuses strings that are not UTF-8: a user or repository
 	 * name from a request can be anything. */
 	if ((acc = access_json(granted, n)) == NULL)
@@ -288,8 +207,8 @@ auth_token_sign(struct auth *a, const char *user,
 	    (cs = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
 	            NULL)
 		goto fail;
-	cap = b64url_len(strlen(hs)) + b64url_len(strlen(cs)) +
-	      b64url_len(sizeof(sig)) + 3;
+	cap = auth_b64_len(strlen(hs)) + auth_b64_len(strlen(cs)) +
+	      auth_b64_len(sizeof(sig)) + 3;
 	if ((tok = malloc(cap)) == NULL)
 		goto fail;
 	part_append(hs, tok, &off);
@@ -298,7 +217,7 @@ auth_token_sign(struct auth *a, const char *user,
 	if ((rc = sig_make(&a->signing, tok, off, sig)) < 0)
 		goto fail;
 	tok[off++] = '.';
-	b64url_encode(sig, sizeof(sig), tok + off);
+	auth_b64_encode(AUTH_B64_URL, sig, sizeof(sig), tok + off);
 	*out = tok;
 	tok = NULL;
 	rc = RC_OK;
@@ -538,11 +457,11 @@ key_find(const struct auth *a, const char *kid)
 	return NULL;
 }
 
-/* Decodes one base64url part as a JSON object. */
+/* Decodes one base64url part as a JSON object (buf holds max bytes). */
 static json_t *
-part_json(const char *s, size_t len, unsigned char *buf)
+part_json(const char *s, size_t len, unsigned char *buf, size_t max)
 {
-	long n = b64url_decode(s, len, buf);
+	long n = auth_b64_decode(AUTH_B64_URL, s, len, buf, max);
 	json_t *j;
 
 	if (n <= 0)
@@ -631,17 +550,18 @@ tok_verify(const struct auth *a, const char *tok, size_t len, time_t now,
 	sig_s = d2 + 1;
 	slen = len - (size_t)(sig_s - tok);
 	if (memchr(sig_s, '.', slen) != NULL || slen == 0 ||
-	    slen > b64url_len(SIG_MAX))
+	    slen > auth_b64_len(SIG_MAX))
 		return RC_UNAUTHORIZED;
 	if ((buf = malloc(len)) == NULL)
 		return -ENOMEM;
-	if ((head = part_json(tok, (size_t)(d1 - tok), buf)) == NULL ||
+	if ((head = part_json(tok, (size_t)(d1 - tok), buf, len)) == NULL ||
 	    head_check(a, head, &key, &md) < 0)
 		goto fail;
-	if ((n = b64url_decode(sig_s, slen, buf)) <= 0 ||
+	if ((n = auth_b64_decode(AUTH_B64_URL, sig_s, slen, buf, len)) <= 0 ||
 	    !sig_ok(key, md, tok, (size_t)(d2 - tok), buf, (size_t)n))
 		goto fail;
-	if ((claims = part_json(d1 + 1, (size_t)(d2 - d1 - 1), buf)) == NULL ||
+	if ((claims = part_json(d1 + 1, (size_t)(d2 - d1 - 1), buf, len)) ==
+	            NULL ||
 	    claims_check(a, key, claims, now, &from, &until) < 0)
 		goto fail;
 	rc = entry_build(tok, len, claims, from, until, out);

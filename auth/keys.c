@@ -23,23 +23,6 @@
 #define COORD_MAX    66 /* bytes of a P-521 coordinate */
 #define RSA_MAX_BYTE 2048
 
-/* base64url without padding; out must hold 4 * ceil(len / 3) + 1. */
-static void
-b64url(const unsigned char *in, size_t len, char *out)
-{
-	int n = EVP_EncodeBlock((unsigned char *)out, in, (int)len);
-
-	while (n > 0 && out[n - 1] == '=')
-		n--;
-	out[n] = '\0';
-	for (int i = 0; i < n; i++) {
-		if (out[i] == '+')
-			out[i] = '-';
-		else if (out[i] == '/')
-			out[i] = '_';
-	}
-}
-
 /* Never ask for a passphrase: berth's keys are not encrypted. */
 static int
 no_passphrase(char *buf, int size, int rwflag, void *u)
@@ -122,8 +105,8 @@ thumbprint(EVP_PKEY *pkey, int rsa, int bits, const char *crv, char *kid)
 	}
 	if (na < 0 || nb < 0)
 		return RC_UNSUPPORTED;
-	b64url(a, (size_t)na, ea);
-	b64url(b, (size_t)nb, eb);
+	auth_b64_encode(AUTH_B64_URL, a, (size_t)na, ea);
+	auth_b64_encode(AUTH_B64_URL, b, (size_t)nb, eb);
 	if (rsa)
 		len = asprintf(&json,
 		               "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}",
@@ -140,7 +123,7 @@ thumbprint(EVP_PKEY *pkey, int rsa, int bits, const char *crv, char *kid)
 		return RC_UNSUPPORTED;
 	}
 	free(json);
-	b64url(md, sizeof(md), kid);
+	auth_b64_encode(AUTH_B64_URL, md, sizeof(md), kid);
 	return RC_OK;
 }
 

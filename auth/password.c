@@ -62,84 +62,6 @@ struct auth_creds {
 	struct cred_slot slots[CACHE_SLOTS];
 };
 
-/* ---- base64, standard alphabet, no padding ---- */
-
-static const char b64_chars[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static size_t
-b64_encode(const unsigned char *in, size_t n, char *out)
-{
-	size_t o = 0, i;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		unsigned long v = (unsigned long)in[i] << 16 |
-		                  (unsigned long)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = b64_chars[v >> 18 & 63];
-		out[o++] = b64_chars[v >> 12 & 63];
-		out[o++] = b64_chars[v >> 6 & 63];
-		out[o++] = b64_chars[v & 63];
-	}
-	if (n - i == 1) {
-		out[o++] = b64_chars[in[i] >> 2];
-		out[o++] = b64_chars[(in[i] & 3) << 4];
-	} else if (n - i == 2) {
-		out[o++] = b64_chars[in[i] >> 2];
-		out[o++] = b64_chars[(in[i] & 3) << 4 | in[i + 1] >> 4];
-		out[o++] = b64_chars[(in[i + 1] & 15) << 2];
-	}
-	out[o] = '\0';
-	return o;
-}
-
-static int
-b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decodes len characters into out (room for max bytes). -1 for a
- * character outside the alphabet, a length no encoding has, non-zero
- * unused bits, or more than max bytes. */
-static int
-b64_decode(const char *s, size_t len, unsigned char *out, size_t max,
-           size_t *outlen)
-{
-	unsigned long acc = 0;
-	size_t o = 0;
-	int bits = 0;
-
-	if (len % 4 == 1 || len * 3 / 4 > max)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		int v = b64_value(s[i]);
-
-		if (v < 0)
-			return -1;
-		acc = (acc << 6 | (unsigned)v) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if (bits > 0 && (acc & ((1UL << bits) - 1)) != 0)
-		return -1;
-	*outlen = o;
-	return 0;
-}
-
 /* ---- the encoding ---- */
 
 static int
@@ -148,6 +70,7 @@ enc_parse(const char *s, struct pbkdf2 *out, const char **why)
 	const char *p, *end;
 	unsigned long iter = 0;
 	size_t n;
+	long dl;
 
 	if (s == NULL || strncmp(s, PREFIX, strlen(PREFIX)) != 0) {
 		*why = "not a $pbkdf2-sha256$i=... hash";
@@ -180,15 +103,16 @@ enc_parse(const char *s, struct pbkdf2 *out, const char **why)
 		*why = "hash missing";
 		return RC_BAD_REQUEST;
 	}
-	if (b64_decode(p, (size_t)(end - p), out->salt, SALT_MAX,
-	               &out->saltlen) < 0 ||
-	    out->saltlen < SALT_MIN) {
+	dl = auth_b64_decode(AUTH_B64_STD, p, (size_t)(end - p), out->salt,
+	                     SALT_MAX);
+	if (dl < SALT_MIN) {
 		*why = "salt is not 16 to 64 bytes of unpadded base64";
 		return RC_BAD_REQUEST;
 	}
+	out->saltlen = (size_t)dl;
 	p = end + 1;
-	if (b64_decode(p, strlen(p), out->hash, HASH_LEN, &n) < 0 ||
-	    n != HASH_LEN) {
+	if (auth_b64_decode(AUTH_B64_STD, p, strlen(p), out->hash, HASH_LEN) !=
+	    HASH_LEN) {
 		*why = "hash is not 32 bytes of unpadded base64";
 		return RC_BAD_REQUEST;
 	}
@@ -225,8 +149,8 @@ auth_password_hash(const char *password, char *out, size_t outlen)
 	if ((rc = pbkdf2(password, salt, sizeof(salt), AUTH_PBKDF2_ITER,
 	                 hash)) < 0)
 		goto fail;
-	b64_encode(salt, sizeof(salt), salt64);
-	b64_encode(hash, sizeof(hash), hash64);
+	auth_b64_encode(AUTH_B64_STD, salt, sizeof(salt), salt64);
+	auth_b64_encode(AUTH_B64_STD, hash, sizeof(hash), hash64);
 	n = snprintf(buf, sizeof(buf), PREFIX "%lu$%s$%s",
 	             (unsigned long)AUTH_PBKDF2_ITER, salt64, hash64);
 	if (n < 0 || (size_t)n >= sizeof(buf) || (size_t)n >= outlen) {
