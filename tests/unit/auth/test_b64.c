@@ -14,8 +14,12 @@
 static const struct {
 	const char *raw, *enc;
 } vectors[] = {
-        {"", ""},         {"f", "Zg"},         {"fo", "Zm8"},
-        {"foo", "Zm9v"},  {"foob", "Zm9vYg"},  {"fooba", "Zm9vYmE"},
+        {"", ""},
+        {"f", "Zg"},
+        {"fo", "Zm8"},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg"},
+        {"fooba", "Zm9vYmE"},
         {"foobar", "Zm9vYmFy"},
 };
 
@@ -29,8 +33,8 @@ test_rfc4648_vectors(void **state)
 		size_t n = strlen(vectors[i].raw);
 
 		assert_int_equal(auth_b64_len(n), strlen(vectors[i].enc));
-		auth_b64_encode(AUTH_B64_STD, (const unsigned char *)vectors[i].raw,
-		                n, enc);
+		auth_b64_encode(AUTH_B64_STD,
+		                (const unsigned char *)vectors[i].raw, n, enc);
 		assert_string_equal(enc, vectors[i].enc);
 		assert_int_equal(auth_b64_decode(AUTH_B64_STD, enc, strlen(enc),
 		                                 dec, sizeof(dec)),
@@ -64,8 +68,10 @@ test_refusals(void **state)
 
 	/* padding, other characters, impossible length */
 	assert_int_equal(auth_b64_decode(AUTH_B64_STD, "Zg==", 4, dec, 16), -1);
-	assert_int_equal(auth_b64_decode(AUTH_B64_STD, "Zm 9v", 5, dec, 16), -1);
-	assert_int_equal(auth_b64_decode(AUTH_B64_STD, "Zm9vY", 5, dec, 16), -1);
+	assert_int_equal(auth_b64_decode(AUTH_B64_STD, "Zm 9v", 5, dec, 16),
+	                 -1);
+	assert_int_equal(auth_b64_decode(AUTH_B64_STD, "Zm9vY", 5, dec, 16),
+	                 -1);
 	/* non-zero unused bits: "Zh" would also decode to "f" loosely */
 	assert_int_equal(auth_b64_decode(AUTH_B64_STD, "Zh", 2, dec, 16), -1);
 	/* does not fit */
@@ -74,7 +80,8 @@ test_refusals(void **state)
 	assert_int_equal(auth_b64_decode(AUTH_B64_STD, "Zm9vYmFy", 8, dec, 6),
 	                 6);
 	/* a NUL inside the given length is not skipped */
-	assert_int_equal(auth_b64_decode(AUTH_B64_STD, "Zm\0v", 4, dec, 16), -1);
+	assert_int_equal(auth_b64_decode(AUTH_B64_STD, "Zm\0v", 4, dec, 16),
+	                 -1);
 }
 
 static void
@@ -89,8 +96,8 @@ test_all_bytes_round_trip(void **state)
 		for (int a = AUTH_B64_STD; a <= AUTH_B64_URL; a++) {
 			auth_b64_encode(a, raw, n, enc);
 			assert_int_equal(strlen(enc), auth_b64_len(n));
-			assert_int_equal(auth_b64_decode(a, enc, strlen(enc), dec,
-			                                 sizeof(dec)),
+			assert_int_equal(auth_b64_decode(a, enc, strlen(enc),
+			                                 dec, sizeof(dec)),
 			                 (long)n);
 			assert_memory_equal(dec, raw, n);
 		}

@@ -61,7 +61,7 @@ test_refused(void **state)
 	strcpy(longer, "Basic ");
 	for (int i = 0; i < 34; i++)
 		strcat(longer, "YWFh"); /* "aaa" */
-	strcat(longer, "OnA="); /* ":p" */
+	strcat(longer, "OnA=");         /* ":p" */
 	assert_int_equal(decode(longer, u, p), RC_BAD_REQUEST);
 	assert_int_equal(auth_basic_decode(longer, big, sizeof(big), p, 64),
 	                 RC_OK);

@@ -20,39 +20,11 @@
 
 #include "auth/auth_internal.h"
 #include "common/rc.h"
+#include "test_auth_util.h"
 
 #define NOW 1700000000L
 
-static char dir[64];
 static char hash[AUTH_HASH_BUF];
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static const char *
-tmp(const char *name)
-{
-	static char buf[128];
-
-	snprintf(buf, sizeof(buf), "%s/%s", dir, name);
-	return buf;
-}
-
-static int
-write_key(EVP_PKEY *k, const char *name, int pub)
-{
-	FILE *f = fopen(tmp(name), "w");
-	int ok;
-
-	if (f == NULL)
-		return -1;
-	ok = pub ? PEM_write_PUBKEY(f, k)
-	         : PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
-	return fclose(f) == 0 && ok == 1 ? 0 : -1;
-}
 
 static int
 setup(void **state)

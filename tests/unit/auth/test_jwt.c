@@ -23,6 +23,7 @@
 
 #include "auth/auth_internal.h"
 #include "common/rc.h"
+#include "test_auth_util.h"
 
 #define NOW     1700000000L
 #define SERVICE "registry.test"
@@ -30,25 +31,9 @@
 #define R       AUTH_TYPE_REPOSITORY
 #define C       AUTH_TYPE_CATALOG
 
-static char dir[64];
 static struct auth *A;
 static EVP_PKEY *old_key, *corp_ec, *corp_rsa;
 static char pub_pem[512]; /* the signing key's public PEM */
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static const char *
-tmp(const char *name)
-{
-	static char buf[128];
-
-	snprintf(buf, sizeof(buf), "%s/%s", dir, name);
-	return buf;
-}
 
 static int
 write_file(const char *name, const char *text)
@@ -59,19 +44,6 @@ write_file(const char *name, const char *text)
 		return -1;
 	fputs(text, f);
 	return fclose(f);
-}
-
-static int
-write_key(EVP_PKEY *k, const char *name, int pub)
-{
-	FILE *f = fopen(tmp(name), "w");
-	int ok;
-
-	if (f == NULL)
-		return -1;
-	ok = pub ? PEM_write_PUBKEY(f, k)
-	         : PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
-	return fclose(f) == 0 && ok == 1 ? 0 : -1;
 }
 
 static int
@@ -130,29 +102,6 @@ teardown(void **state)
 }
 
 /* ---- building tokens by hand ---- */
-
-static void
-b64url(const unsigned char *in, size_t n, char *out)
-{
-	static const char t[] =
-	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
-	        "wxyz0123456789-_";
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		acc = acc << 8 | in[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = t[(acc >> bits) & 63];
-		}
-	}
-	if (bits > 0)
-		out[o++] = t[(acc << (6 - bits)) & 63];
-	out[o] = '\0';
-}
 
 static size_t
 unb64url(const char *in, size_t len, unsigned char *out)

@@ -24,6 +24,7 @@
 
 #include "auth/auth_internal.h"
 #include "common/rc.h"
+#include "test_auth_util.h"
 
 /* RFC 7638 section 3.1: an RSA public key and its JWK thumbprint. */
 static const char rfc_n[] =
@@ -34,14 +35,6 @@ static const char rfc_n[] =
         "Zu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDK"
         "gw";
 static const char rfc_kid[] = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
-
-static char dir[64];
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static int
 setup(void **state)
@@ -54,39 +47,6 @@ static int
 teardown(void **state)
 {
 	return nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *
-tmp(const char *name)
-{
-	static char buf[128];
-
-	snprintf(buf, sizeof(buf), "%s/%s", dir, name);
-	return buf;
-}
-
-/* Independent helpers: base64url by table, SHA-256 by one-shot call. */
-static void
-b64url(const unsigned char *in, size_t n, char *out)
-{
-	static const char t[] =
-	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
-	        "wxyz0123456789-_";
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		acc = acc << 8 | in[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[o++] = t[(acc >> bits) & 63];
-		}
-	}
-	if (bits > 0)
-		out[o++] = t[(acc << (6 - bits)) & 63];
-	out[o] = '\0';
 }
 
 static size_t
