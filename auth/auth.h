@@ -134,8 +134,9 @@ int auth_password_verify(const char *password, const char *encoded)
 int auth_login(struct auth *a, const char *user, const char *password,
                time_t now) __attribute__((warn_unused_result));
 
-/* Whether a user of that name exists (for `berth auth token`). */
-int auth_user_exists(const struct auth *a, const char *user);
+/* Whether a user of that name exists and has not expired at now (for
+ * `berth auth token`, which signs without a password). */
+int auth_user_active(const struct auth *a, const char *user, time_t now);
 
 /* Narrows each requested scope to what user (NULL: anonymous) may do:
  * the intersection with the union of the user's rules and the anonymous

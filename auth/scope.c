@@ -184,9 +184,11 @@ user_find(const struct auth *a, const char *name)
 }
 
 int
-auth_user_exists(const struct auth *a, const char *user)
+auth_user_active(const struct auth *a, const char *user, time_t now)
 {
-	return user != NULL && user_find(a, user) != NULL;
+	const struct auth_user *u = user != NULL ? user_find(a, user) : NULL;
+
+	return u != NULL && (u->expires == 0 || now < u->expires);
 }
 
 size_t

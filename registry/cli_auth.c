@@ -168,8 +168,9 @@ cmd_token(int argc, char **argv)
 	}
 	if (load(file, &a) != 0)
 		return 1;
-	if (!auth_user_exists(a, user)) {
-		fprintf(stderr, "berth: no user %s in %s\n", user, file);
+	if (!auth_user_active(a, user, at)) {
+		fprintf(stderr, "berth: no user %s in %s (or expired)\n", user,
+		        file);
 		auth_free(a);
 		return 1;
 	}

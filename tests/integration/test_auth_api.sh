@@ -292,6 +292,8 @@ fi
 expect_eq auth.cli_hash_empty_exit_2 2 "$?"
 "$BERTH_BIN" auth token --auth "$AUTH_FILE" --user nobody --scope repository:a:pull >/dev/null 2>&1
 expect_eq auth.cli_token_unknown_user_exit_1 1 "$?"
+"$BERTH_BIN" auth token --auth "$AUTH_FILE" --user old --scope repository:a:pull >/dev/null 2>&1
+expect_eq auth.cli_token_expired_user_exit_1 1 "$?"
 "$BERTH_BIN" auth token --auth "$AUTH_FILE" --user ci --scope 'not a scope' >/dev/null 2>&1
 expect_eq auth.cli_token_bad_scope_exit_2 2 "$?"
 

@@ -153,8 +153,11 @@ check_good(struct auth *a)
 	assert_int_equal(a->users[1].expires, 0);
 	assert_int_equal(a->users[1].rules[0].actions, AUTH_ALL);
 	assert_int_equal(a->nanon, 1);
-	assert_true(auth_user_exists(a, "admin"));
-	assert_false(auth_user_exists(a, "nobody"));
+	assert_true(auth_user_active(a, "admin", time(NULL)));
+	assert_false(auth_user_active(a, "nobody", time(NULL)));
+	/* the first user expires at 2027-06-30T00:00:00Z */
+	assert_true(auth_user_active(a, a->users[0].name, 1814313599));
+	assert_false(auth_user_active(a, a->users[0].name, 1814313600));
 
 	assert_int_equal(auth_grant(a, "ci", ask, 3, got), 3);
 	assert_int_equal(got[0].actions, AUTH_PULL | AUTH_PUSH);
