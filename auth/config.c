@@ -1,6 +1,7 @@
 /* The users file (format in auth.h): parsed with jansson, checked field by
  * field, unknown keys refused so that a typo is an error rather than a
- * silently ignored rule. Every error names the JSON path and the reason. */
+ * silently ignored rule. Every error names the line (jansson's for syntax
+ * errors, jsonline.c's for the rest), the JSON path and the reason. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,9 +21,13 @@
 #define KEYS_MAX  64     /* keys of every kind together */
 #define USER_MAX  255    /* longest user name */
 
+#define FILE_MAX (64u << 20) /* largest users file read */
+
 struct cfg {
 	const char *file; /* the users file, for messages */
-	char *dir;        /* its directory: base of relative key paths */
+	const char *text; /* its content, to find an error's line */
+	size_t textlen;
+	char *dir; /* its directory: base of relative key paths */
 	char *err;
 	size_t errlen;
 };
@@ -42,12 +47,17 @@ static int __attribute__((format(printf, 3, 4)))
 bad(struct cfg *c, const char *path, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
+	int n, line;
 
 	if (c->err == NULL || c->errlen == 0)
 		return RC_BAD_REQUEST;
-	n = snprintf(c->err, c->errlen, "%s: %s%s", c->file, path,
-	             *path ? ": " : "");
+	line = auth_json_path_line(c->text, c->textlen, path);
+	if (line > 0)
+		n = snprintf(c->err, c->errlen, "%s:%d: %s%s", c->file, line,
+		             path, *path ? ": " : "");
+	else
+		n = snprintf(c->err, c->errlen, "%s: %s%s", c->file, path,
+		             *path ? ": " : "");
 	if (n >= 0 && (size_t)n < c->errlen) {
 		va_start(ap, fmt);
 		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
@@ -602,6 +612,45 @@ root_load(struct cfg *c, json_t *root, struct auth *a)
 	return RC_OK;
 }
 
+/* Reads a whole file (at most FILE_MAX bytes) into a NUL-terminated
+ * malloc'ed buffer. */
+static int
+read_all(FILE *f, char **out, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap), *nb;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	for (;;) {
+		size_t got = fread(buf + n, 1, cap - n - 1, f);
+
+		n += got;
+		if (n + 1 < cap) {
+			if (ferror(f)) {
+				free(buf);
+				return -EIO;
+			}
+			break;
+		}
+		if (cap >= FILE_MAX) {
+			free(buf);
+			return RC_TOO_LARGE;
+		}
+		nb = realloc(buf, cap * 2);
+		if (nb == NULL) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = nb;
+		cap *= 2;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return RC_OK;
+}
+
 int
 auth_load(const char *path, struct auth **out, char *err, size_t errlen)
 {
@@ -610,6 +659,7 @@ auth_load(const char *path, struct auth **out, char *err, size_t errlen)
 	struct auth *a = NULL;
 	json_t *root = NULL;
 	json_error_t jerr;
+	char *text = NULL;
 	FILE *f;
 	int rc = -ENOMEM;
 
@@ -628,8 +678,17 @@ auth_load(const char *path, struct auth **out, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		goto fail;
 	}
-	root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+	rc = read_all(f, &text, &c.textlen);
 	fclose(f);
+	if (rc < 0) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: %s", path,
+			         rc == RC_TOO_LARGE ? "larger than 64 MiB"
+			                            : strerror(-rc));
+		goto fail;
+	}
+	c.text = text;
+	root = json_loadb(text, c.textlen, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		rc = RC_BAD_REQUEST;
 		if (err != NULL && errlen > 0)
@@ -650,6 +709,10 @@ fail:
 	if (rc == -ENOMEM && err != NULL && errlen > 0 && err[0] == '\0')
 		snprintf(err, errlen, "%s: out of memory", path);
 	json_decref(root);
+	if (text != NULL) {
+		OPENSSL_cleanse(text, c.textlen); /* password hashes */
+		free(text);
+	}
 	free(c.dir);
 	auth_free(a);
 	return rc;

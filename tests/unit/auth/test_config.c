@@ -229,7 +229,18 @@ static const struct {
         {"", "auth.json:"},
         {"[]", "must be a JSON object"},
         /* Unknown keys, anywhere. */
-        {HEAD ", \"sevrice\": \"x\"}", "auth.json: sevrice: unknown key"},
+        {HEAD ", \"sevrice\": \"x\"}", "auth.json:3: sevrice: unknown key"},
+        /* The line of a value found after parsing; of its parent when it
+         * is missing. */
+        {HEAD
+         ",\n \"users\": [\n  {\"name\": \"u\", \"password_hash\": \"@H\",\n"
+         "   \"rules\": [{\"repositories\": [\"a\"], \"actions\": "
+         "[\"pull\"]},\n"
+         "             {\"repositories\": [\"b\"],\n"
+         "              \"actions\": [\"pul\"]}]}]}",
+         "auth.json:8: users[0].rules[1].actions: unknown action \"pul\""},
+        {HEAD ",\n \"users\": [\n  {\"name\": \"u\"}]}",
+         "auth.json:5: users[0].password_hash: missing"},
         {HEAD ", \"users\": [{\"name\": \"u\", \"pasword_hash\": \"@H\"}]}",
          "users[0].pasword_hash: unknown key"},
         {HEAD ", \"anonymous\": [{\"repositories\": [\"a\"], "
