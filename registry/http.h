@@ -13,12 +13,14 @@
 
 struct auth;
 struct blob_store;
+struct gc;
 struct meta;
 
 struct app {
 	struct blob_store *blobs;
 	struct meta *meta;
 	struct auth *auth; /* NULL: no authentication */
+	struct gc *gc;     /* the collector (one run at a time) */
 	int access_log;
 	atomic_long inflight;
 };
@@ -37,12 +39,21 @@ enum route_kind {
 	R_READYZ,    /* /readyz */
 	R_METRICS,   /* /metrics */
 	R_TOKEN,     /* the token endpoint (the realm's path) */
+	R_GC,        /* /v2/_berth/gc */
 	R_KIND_COUNT
 };
 
 /* What an endpoint needs from a token. A_BASE: any valid token (the
  * version check a client makes to find out how to authenticate). */
-enum route_action { A_NONE = 0, A_BASE, A_PULL, A_PUSH, A_DELETE, A_CATALOG };
+enum route_action {
+	A_NONE = 0,
+	A_BASE,
+	A_PULL,
+	A_PUSH,
+	A_DELETE,
+	A_CATALOG,
+	A_GC /* registry:gc:* */
+};
 
 struct req;
 
@@ -149,6 +160,10 @@ void h_upload_delete(struct req *r);
 /* Removes the session of a monolithic upload that did not complete. */
 void upload_abandon(struct req *r);
 void h_healthz(struct req *r);
+/* ---- handlers_gc.c ---- */
+void h_gc_start(struct req *r);
+int h_gc_body(struct req *r, const char *data, size_t len);
+void h_gc_finish(struct req *r);
 void h_metrics(struct req *r);
 
 /* ---- gate.c ---- */

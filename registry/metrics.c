@@ -10,7 +10,7 @@
 static const char *const kind_names[R_KIND_COUNT] = {
         "none",   "base",    "catalog", "tags",      "manifest",
         "blob",   "uploads", "upload",  "referrers", "healthz",
-        "readyz", "metrics", "token",
+        "readyz", "metrics", "token",   "gc",
 };
 const char *
 route_kind_name(enum route_kind kind)

@@ -38,6 +38,7 @@ static const struct route routes[] = {
         {"GET", R_TOKEN, h_token_get, NULL, NULL, A_NONE},
         {"POST", R_TOKEN, h_token_post_start, h_token_post_body,
          h_token_post_finish, A_NONE},
+        {"POST", R_GC, h_gc_start, h_gc_body, h_gc_finish, A_GC},
 };
 
 const struct route *
@@ -152,6 +153,10 @@ route_parse(const char *url, enum route_kind *kind, char *name, size_t namelen,
 	path = url + 4;
 	if (strcmp(path, "_catalog") == 0) {
 		*kind = R_CATALOG;
+		return RC_OK;
+	}
+	if (strcmp(path, "_berth/gc") == 0) {
+		*kind = R_GC;
 		return RC_OK;
 	}
 	{
