@@ -27,7 +27,7 @@ meta_key_init(struct key *k)
 	k->bad = 0;
 }
 
-static void
+void
 meta_key_bytes(struct key *k, const void *b, size_t n)
 {
 	if (k->bad || n > sizeof(k->b) - k->len) {
@@ -465,8 +465,12 @@ meta_scan_open(struct txn *t, struct scan *s, MDB_dbi dbi,
 	s->c = NULL;
 	s->state = 2;
 	s->plen = 0;
-	if (!key_ok(t, prefix))
+	if (t->rc != 0)
 		return;
+	if (prefix->bad) { /* an empty prefix walks the whole database */
+		meta_txn_fail(t, RC_BAD_REQUEST);
+		return;
+	}
 	if (from != NULL && !key_ok(t, from))
 		return;
 	memcpy(s->prefix, prefix->b, prefix->len);
@@ -490,7 +494,9 @@ meta_scan_next(struct scan *s)
 		s->state = 2;
 		return 0;
 	}
-	if (s->state == 0) {
+	if (s->state == 0 && s->from.len == 0) {
+		rc = mdb_cursor_get(s->c, &s->k, &s->v, MDB_FIRST);
+	} else if (s->state == 0) {
 		s->k.mv_data = s->from.b;
 		s->k.mv_size = s->from.len;
 		rc = mdb_cursor_get(s->c, &s->k, &s->v, MDB_SET_RANGE);
@@ -621,6 +627,7 @@ meta_manifest_row_get(struct txn *t, const char *repo, const char *digest,
 	meta_dec_str(&d, r->media_type, sizeof(r->media_type));
 	meta_dec_str(&d, r->subject, sizeof(r->subject));
 	meta_dec_str(&d, r->artifact_type, sizeof(r->artifact_type));
+	r->touched = d.off < d.len ? meta_dec_u64(&d) : r->created;
 	if (d.err) {
 		meta_txn_fail(t, d.err);
 		return 0;
@@ -644,6 +651,7 @@ meta_manifest_row_put(struct txn *t, const char *repo, const char *digest,
 	meta_enc_str(&e, r->media_type);
 	meta_enc_str(&e, r->subject);
 	meta_enc_str(&e, r->artifact_type);
+	meta_enc_u64(&e, r->touched);
 	meta_txn_put_enc(t, t->m->manifests, &k, &e);
 	meta_enc_free(&e);
 }
@@ -857,8 +865,36 @@ open_db(struct txn *t, const char *name, MDB_dbi *dbi)
 		meta_txn_fail(t, meta_rc(rc));
 }
 
-/* Records the schema version and an instance id on first open, and refuses
- * an environment written by another schema. */
+/* Schema 1 -> 2: the blinks twin of every links row. */
+static void
+migrate_v1(struct txn *t)
+{
+	struct key prefix, k;
+	struct scan s;
+	const char *repo, *digest;
+	size_t rl;
+
+	meta_key_init(&prefix);
+	meta_scan_open(t, &s, t->m->links, &prefix, NULL);
+	while (meta_scan_next(&s)) {
+		repo = s.k.mv_data;
+		rl = strnlen(repo, s.k.mv_size);
+		if (rl + 1 >= s.k.mv_size) {
+			meta_txn_fail(t, RC_CORRUPT);
+			break;
+		}
+		digest = repo + rl + 1;
+		meta_key_init(&k);
+		meta_key_bytes(&k, digest, s.k.mv_size - rl - 1);
+		meta_key_sep(&k);
+		meta_key_bytes(&k, repo, rl);
+		meta_txn_put(t, t->m->blinks, &k, "", 0);
+	}
+	meta_scan_close(&s);
+}
+
+/* Records the schema version and an instance id on first open, upgrades
+ * schema 1, and refuses an environment written by another schema. */
 static void
 init_info(struct txn *t)
 {
@@ -872,9 +908,21 @@ init_info(struct txn *t)
 
 	meta_key_of(&k, "schema", NULL);
 	if (meta_txn_get(t, t->m->info, &k, &v)) {
+		uint64_t ver;
+
 		meta_dec_init(&d, &v);
-		if (meta_dec_u64(&d) != META_SCHEMA_VERSION || d.err)
+		ver = meta_dec_u64(&d);
+		if (d.err || (ver != META_SCHEMA_VERSION && ver != 1)) {
 			meta_txn_fail(t, RC_UNSUPPORTED);
+			return;
+		}
+		if (ver == META_SCHEMA_VERSION)
+			return;
+		migrate_v1(t);
+		meta_enc_init(&e);
+		meta_enc_u64(&e, META_SCHEMA_VERSION);
+		meta_txn_put_enc(t, t->m->info, &k, &e);
+		meta_enc_free(&e);
 		return;
 	}
 	if (t->rc != 0)
@@ -948,6 +996,8 @@ meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
 	open_db(&t, "referrers", &m->referrers);
 	open_db(&t, "uploads", &m->uploads);
 	open_db(&t, "gcq", &m->gcq);
+	open_db(&t, "blinks", &m->blinks);
+	open_db(&t, "intents", &m->intents);
 	open_db(&t, "meta", &m->info);
 	init_info(&t);
 	rc = meta_txn_commit(&t);

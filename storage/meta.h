@@ -4,8 +4,8 @@
  *
  *   blobs      digest -> size, created, last_touched, refcount, gc_due
  *   links      repo\0digest -> linked_at        (repo may serve the blob)
- *   manifests  repo\0digest -> media type, size, created, subject,
- *                              artifactType, refcount, gc_due
+ *   manifests  repo\0digest -> size, created, refcount, gc_due, media
+ *                              type, subject, artifactType, touched
  *   bodies     digest -> manifest bytes
  *   bodyrefs   digest -> number of repos holding a manifests row for it
  *              (the last holder's delete removes body and children)
@@ -15,6 +15,12 @@
  *                                         annotations JSON
  *   uploads    uuid -> repo, started
  *   gcq        due_time(8 bytes big-endian)\0kind\0digest[\0repo] -> empty
+ *   blinks     digest\0repo -> empty       (the links of a blob, so the
+ *                                           collector drops them without
+ *                                           a scan)
+ *   intents    digest -> size               (blob files whose rows a
+ *                                           committed gc txn removed and
+ *                                           that are still to unlink)
  *   meta       "schema" -> version, "instance" -> random id
  *
  * Reference counts (kept in the same write txn as every change):

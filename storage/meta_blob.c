@@ -5,8 +5,9 @@
 
 #include "common/rc.h"
 
-static void
-link_put(struct txn *t, const char *repo, const char *digest, uint64_t now)
+void
+meta_link_put(struct txn *t, const char *repo, const char *digest,
+              uint64_t now)
 {
 	struct key k;
 	struct enc e;
@@ -16,6 +17,19 @@ link_put(struct txn *t, const char *repo, const char *digest, uint64_t now)
 	meta_enc_u64(&e, now);
 	meta_txn_put_enc(t, t->m->links, &k, &e);
 	meta_enc_free(&e);
+	meta_key_of(&k, digest, repo, NULL);
+	meta_txn_put(t, t->m->blinks, &k, "", 0);
+}
+
+void
+meta_link_del(struct txn *t, const char *repo, const char *digest)
+{
+	struct key k;
+
+	meta_key_of(&k, repo, digest, NULL);
+	meta_txn_del(t, t->m->links, &k);
+	meta_key_of(&k, digest, repo, NULL);
+	meta_txn_del(t, t->m->blinks, &k);
 }
 
 int
@@ -45,7 +59,7 @@ meta_blob_commit(struct meta *m, const char *repo, const char *digest,
 		meta_blob_row_put(&t, digest, &r);
 		meta_gcq_add(&t, META_GC_BLOB, digest, NULL, r.gc_due);
 	}
-	link_put(&t, repo, digest, now);
+	meta_link_put(&t, repo, digest, now);
 	if (upload_uuid != NULL) {
 		meta_key_of(&k, upload_uuid, NULL);
 		meta_txn_del(&t, m->uploads, &k);
@@ -110,7 +124,7 @@ meta_blob_mount(struct meta *m, const char *repo, const char *digest,
 		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
 	if (!meta_blob_row_get(&t, digest, &r))
 		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
-	link_put(&t, repo, digest, now);
+	meta_link_put(&t, repo, digest, now);
 	if (t.rc == 0)
 		meta_blob_row_touch(&t, digest, &r, now);
 	if (meta_txn_commit(&t) != 0)
@@ -124,14 +138,12 @@ meta_blob_unlink(struct meta *m, const char *repo, const char *digest,
                  uint64_t now)
 {
 	struct txn t;
-	struct key k;
 
 	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
 	if (!meta_link_exists(&t, repo, digest))
 		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
-	meta_key_of(&k, repo, digest, NULL);
-	meta_txn_del(&t, m->links, &k);
+	meta_link_del(&t, repo, digest);
 	return meta_txn_commit(&t);
 }
 

@@ -12,7 +12,7 @@
 
 #include "storage/meta.h"
 
-#define META_SCHEMA_VERSION 1u
+#define META_SCHEMA_VERSION 2u /* 2: blinks and intents */
 #define META_KEY_MAX        511 /* LMDB's default maximum key size */
 
 struct meta {
@@ -29,7 +29,9 @@ struct meta {
 	MDB_dbi referrers;
 	MDB_dbi uploads;
 	MDB_dbi gcq;
-	MDB_dbi info; /* the "meta" database */
+	MDB_dbi blinks;  /* digest\0repo -> empty: the links of a blob */
+	MDB_dbi intents; /* digest -> size: blob files to unlink */
+	MDB_dbi info;    /* the "meta" database */
 	/* Read txns kept reset between uses, one per thread, so a read
 	 * renews its own reader slot instead of taking LMDB's reader-table
 	 * lock. All are listed here so meta_close can free them. */
@@ -51,6 +53,7 @@ void meta_key_init(struct key *k);
 void meta_key_str(struct key *k, const char *s); /* bytes without the NUL */
 void meta_key_sep(struct key *k);                /* one NUL */
 void meta_key_byte(struct key *k, unsigned char c);
+void meta_key_bytes(struct key *k, const void *b, size_t n);
 void meta_key_u64be(struct key *k, uint64_t v);
 /* meta_key_init + the given strings separated by NULs (NULL ends the list). */
 void meta_key_of(struct key *k, const char *first, ...)
@@ -141,6 +144,8 @@ struct blob_row {
 
 struct manifest_row {
 	uint64_t size, created, refcount, gc_due;
+	uint64_t touched; /* last push or flushed access; rows of schema 1
+	                     lack it and read as created */
 	char media_type[MEDIA_TYPE_BUF];
 	char subject[DIGEST_BUF];
 	char artifact_type[MEDIA_TYPE_BUF];
@@ -165,6 +170,10 @@ void meta_tag_row_put(struct txn *t, const char *repo, const char *tag,
                       const struct tag_row *r);
 /* 1 when repo may serve the blob. */
 int meta_link_exists(struct txn *t, const char *repo, const char *digest);
+/* Adds / removes a links row and its blinks twin. */
+void meta_link_put(struct txn *t, const char *repo, const char *digest,
+                   uint64_t now);
+void meta_link_del(struct txn *t, const char *repo, const char *digest);
 /* 1 when any key of dbi starts with repo\0. */
 int meta_repo_has_rows(struct txn *t, MDB_dbi dbi, const char *repo);
 

@@ -171,6 +171,7 @@ manifest_insert(struct txn *t, const struct meta_manifest_put *p, uint64_t now)
 	memset(&r, 0, sizeof(r));
 	r.size = p->body_len;
 	r.created = now;
+	r.touched = now;
 	copy_str(r.media_type, sizeof(r.media_type), mi->media_type);
 	copy_str(r.subject, sizeof(r.subject), mi->subject);
 	copy_str(r.artifact_type, sizeof(r.artifact_type), mi->artifact_type);
@@ -246,8 +247,13 @@ meta_manifest_put(struct meta *m, const struct meta_manifest_put *p,
 	if (check_children(&t, p->repo, p->info, missing) != 0)
 		return meta_txn_commit(&t);
 	existed = meta_manifest_row_get(&t, p->repo, p->digest, &r);
-	if (!existed)
+	if (!existed) {
 		manifest_insert(&t, p, now);
+	} else if (t.rc == 0) { /* a push is an access */
+		r.touched = now;
+		meta_manifest_row_touch(&t, p->repo, p->digest, &r, now);
+		meta_manifest_row_put(&t, p->repo, p->digest, &r);
+	}
 	if (p->tag != NULL)
 		tag_move(&t, p->repo, p->tag, p->digest, now);
 	/* Pushed by digest and referenced by nothing: collectable. */
