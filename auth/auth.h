@@ -26,7 +26,10 @@
  *        "rules": [
  *          {"repositories": ["review-**"], "actions": ["pull", "push"]},
  *          {"catalog": true}
- *        ]}
+ *        ]},
+ *       {"name": "gc-cronjob",
+ *        "password_hash": "…",
+ *        "rules": [{"gc": true}]}
  *     ],
  *     "anonymous": [{"repositories": ["public-*"], "actions": ["pull"]}]
  *   }
@@ -34,9 +37,12 @@
  * Key paths are relative to the file's directory. In a repository glob,
  * `*` matches within one path component and `**` across components (the
  * glob "review/" followed by `**` matches "review/a" and "review/a/b", not
- * "review"). Actions
- * are "pull", "push", "delete" and "*" (all three). Anonymous rules apply
- * to every client, signed in or not. */
+ * "review"). Actions are "pull", "push", "delete" and "*" (all three).
+ * A rule holds repositories with actions, "catalog": true (the scope
+ * registry:catalog:*), "gc": true (registry:gc:*, the collector endpoint
+ * POST /v2/_berth/gc), or any combination of them; the two registry
+ * scopes come from those explicit rules only, never from a repository
+ * glob. Anonymous rules apply to every client, signed in or not. */
 #ifndef BERTH_AUTH_AUTH_H
 #define BERTH_AUTH_AUTH_H
 
@@ -56,6 +62,7 @@ struct auth;
 enum auth_type {
 	AUTH_TYPE_REPOSITORY = 1, /* "repository", "repository(plugin)" */
 	AUTH_TYPE_CATALOG = 2,    /* "registry:catalog:*" */
+	AUTH_TYPE_GC = 3,         /* "registry:gc:*" (POST /v2/_berth/gc) */
 };
 
 #define AUTH_NAME_MAX    255 /* longest resource name kept */
@@ -70,7 +77,7 @@ enum auth_type {
 /* One requested or granted access: a resource and its actions. */
 struct auth_scope {
 	enum auth_type type;
-	char name[AUTH_NAME_MAX + 1]; /* "" for the catalog */
+	char name[AUTH_NAME_MAX + 1]; /* "" for the registry scopes */
 	unsigned actions;             /* AUTH_* bits */
 };
 
@@ -96,15 +103,17 @@ int auth_token_ttl(const struct auth *a);
 /* ---- scopes ---- */
 
 /* Parses one scope ("repository:host:5000/a/b:pull,push",
- * "repository(plugin):a:pull", "registry:catalog:*"). The name may hold a
- * ':' (host:port), so actions are taken from the right. Unknown actions
- * are dropped; unknown resource types and malformed scopes give
- * RC_BAD_REQUEST (a token endpoint ignores such a scope). */
+ * "repository(plugin):a:pull", "registry:catalog:*", "registry:gc:*").
+ * The name may hold a ':' (host:port), so actions are taken from the
+ * right. Unknown actions are dropped; unknown resource types, unknown
+ * registry resources and malformed scopes give RC_BAD_REQUEST (a token
+ * endpoint ignores such a scope). */
 int auth_scope_parse(const char *s, struct auth_scope *out)
         __attribute__((warn_unused_result));
 
-/* Formats a scope for a challenge ("repository:a/b:pull,push"). Returns
- * the length, or RC_TOO_LARGE when buf is too small. */
+/* Formats a scope for a challenge ("repository:a/b:pull,push",
+ * "registry:gc:*"). Returns the length, or RC_TOO_LARGE when buf is too
+ * small. */
 int auth_scope_format(const struct auth_scope *sc, char *buf, size_t len)
         __attribute__((warn_unused_result));
 

@@ -21,12 +21,14 @@ struct auth_key {
 	int curve_bits;              /* EC key: 256, 384 or 521 */
 };
 
-/* One rule: actions on repositories matching any glob, or the catalog. */
+/* One rule: actions on repositories matching any glob, and/or the
+ * registry scopes it names explicitly. */
 struct auth_rule {
 	char **repos; /* globs */
 	size_t nrepos;
 	unsigned actions; /* AUTH_* bits */
 	int catalog;      /* allows registry:catalog:* */
+	int gc;           /* allows registry:gc:* */
 };
 
 struct auth_user {
@@ -76,6 +78,11 @@ int auth_json_path_line(const char *text, size_t len, const char *path);
 /* ---- scope.c ---- */
 /* Bits of one action word ("pull", "push", "delete", "*"); 0 if unknown. */
 unsigned auth_action_bits(const char *word, size_t len);
+/* The resource of a registry-wide scope type ("catalog", "gc"); NULL
+ * for a repository. */
+const char *auth_registry_name(enum auth_type type);
+/* The type of the registry resource name[0..len), 0 when unknown. */
+enum auth_type auth_registry_type(const char *name, size_t len);
 /* The actions (AUTH_* bits) one rule allows on (type, name). */
 unsigned auth_rule_allows(const struct auth_rule *r, enum auth_type type,
                           const char *name);

@@ -323,32 +323,44 @@ repos_parse(struct cfg *c, const char *path, json_t *arr, struct auth_rule *r)
 	return RC_OK;
 }
 
+/* An optional boolean member of a rule ("catalog", "gc"). */
+static int
+flag_get(struct cfg *c, const char *path, json_t *obj, const char *key,
+         int *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char sub[PATH_BUF];
+
+	if (v != NULL && !json_is_boolean(v)) {
+		jpath(sub, "%s.%s", path, key);
+		return bad(c, sub, "must be true or false");
+	}
+	*out = json_is_true(v);
+	return RC_OK;
+}
+
 static int
 rule_parse(struct cfg *c, const char *path, json_t *obj, struct auth_rule *r)
 {
 	static const char *const known[] = {"repositories", "actions",
-	                                    "catalog", NULL};
+	                                    "catalog", "gc", NULL};
 	json_t *repos = json_object_get(obj, "repositories");
 	json_t *acts = json_object_get(obj, "actions");
-	json_t *cat = json_object_get(obj, "catalog");
 	char sub[PATH_BUF];
 	int rc;
 
 	if (!json_is_object(obj))
 		return bad(c, path, "must be an object");
-	if ((rc = keys_known(c, path, obj, known)) < 0)
+	if ((rc = keys_known(c, path, obj, known)) < 0 ||
+	    (rc = flag_get(c, path, obj, "catalog", &r->catalog)) < 0 ||
+	    (rc = flag_get(c, path, obj, "gc", &r->gc)) < 0)
 		return rc;
-	if (cat != NULL && !json_is_boolean(cat)) {
-		jpath(sub, "%s.catalog", path);
-		return bad(c, sub, "must be true or false");
-	}
-	r->catalog = json_is_true(cat);
 	if (repos == NULL && acts != NULL)
 		return bad(c, path, "actions without repositories");
-	if (repos == NULL && !r->catalog)
+	if (repos == NULL && !r->catalog && !r->gc)
 		return bad(c, path,
 		           "needs \"repositories\" and \"actions\", "
-		           "or \"catalog\": true");
+		           "\"catalog\": true or \"gc\": true");
 	if (repos == NULL)
 		return RC_OK;
 	jpath(sub, "%s.repositories", path);

@@ -133,9 +133,11 @@ access_json(const struct auth_scope *granted, size_t n)
 	json_t *arr = json_array(), *acts, *ent;
 
 	for (size_t i = 0; arr != NULL && i < n; i++) {
-		if (granted[i].type == AUTH_TYPE_CATALOG) {
+		const char *res = auth_registry_name(granted[i].type);
+
+		if (res != NULL) {
 			ent = json_pack("{s:s,s:s,s:[s]}", "type", "registry",
-			                "name", "catalog", "actions", "*");
+			                "name", res, "actions", "*");
 		} else {
 			acts = json_array();
 			if (acts != NULL && (granted[i].actions & AUTH_PULL))
@@ -313,7 +315,7 @@ tok_decide(const struct tok_entry *e, time_t now, enum auth_type type,
 
 		if (ac->type != type)
 			continue;
-		if (type == AUTH_TYPE_CATALOG ||
+		if (type != AUTH_TYPE_REPOSITORY ||
 		    (ac->nlen == nlen && memcmp(ac->name, name, nlen) == 0))
 			have |= ac->actions;
 	}
@@ -385,9 +387,9 @@ access_parse(json_t *ent, enum auth_type *type, const char **name, size_t *nlen)
 		*type = AUTH_TYPE_REPOSITORY;
 		return *nlen > 0 && *nlen <= AUTH_NAME_MAX ? bits : 0;
 	}
-	if (strcmp(t, "registry") == 0 && strcmp(n, "catalog") == 0) {
-		/* Only "*" grants the catalog. */
-		*type = AUTH_TYPE_CATALOG;
+	if (strcmp(t, "registry") == 0 &&
+	    (*type = auth_registry_type(n, *nlen)) != 0) {
+		/* Only "*" grants a registry resource (catalog, gc). */
 		*nlen = 0;
 		return bits == AUTH_ALL ? AUTH_ALL : 0;
 	}

@@ -26,10 +26,44 @@ auth_action_bits(const char *word, size_t len)
 	return 0;
 }
 
+/* The registry-wide resources: "registry:<name>:*", granted only by a
+ * rule that names them ({"catalog": true}, {"gc": true}). */
+static const struct {
+	const char *name;
+	enum auth_type type;
+} registry_resources[] = {
+        {"catalog", AUTH_TYPE_CATALOG},
+        {"gc", AUTH_TYPE_GC},
+};
+
+const char *
+auth_registry_name(enum auth_type type)
+{
+	for (size_t i = 0;
+	     i < sizeof(registry_resources) / sizeof(registry_resources[0]);
+	     i++)
+		if (registry_resources[i].type == type)
+			return registry_resources[i].name;
+	return NULL;
+}
+
+enum auth_type
+auth_registry_type(const char *name, size_t len)
+{
+	for (size_t i = 0;
+	     i < sizeof(registry_resources) / sizeof(registry_resources[0]);
+	     i++)
+		if (strlen(registry_resources[i].name) == len &&
+		    memcmp(registry_resources[i].name, name, len) == 0)
+			return registry_resources[i].type;
+	return 0;
+}
+
 /* A resource type: a lower-case word, optionally with a "(class)" that the
- * spec deprecates and that is ignored. */
+ * spec deprecates and that is ignored. *registry: the type is "registry"
+ * (the name then says which resource). */
 static int
-type_parse(const char *s, size_t len, enum auth_type *out)
+type_parse(const char *s, size_t len, int *registry)
 {
 	const char *paren = memchr(s, '(', len);
 
@@ -39,11 +73,11 @@ type_parse(const char *s, size_t len, enum auth_type *out)
 		len = (size_t)(paren - s);
 	}
 	if (len == 10 && memcmp(s, "repository", 10) == 0) {
-		*out = AUTH_TYPE_REPOSITORY;
+		*registry = 0;
 		return RC_OK;
 	}
 	if (len == 8 && memcmp(s, "registry", 8) == 0) {
-		*out = AUTH_TYPE_CATALOG;
+		*registry = 1;
 		return RC_OK;
 	}
 	return RC_BAD_REQUEST;
@@ -55,12 +89,12 @@ auth_scope_parse(const char *s, struct auth_scope *out)
 	const char *first, *last, *p, *name;
 	struct auth_scope sc = {0};
 	size_t nlen;
-	int rc;
+	int rc, registry;
 
 	if (s == NULL || (first = strchr(s, ':')) == NULL ||
 	    (last = strrchr(s, ':')) == first)
 		return RC_BAD_REQUEST;
-	if ((rc = type_parse(s, (size_t)(first - s), &sc.type)) < 0)
+	if ((rc = type_parse(s, (size_t)(first - s), &registry)) < 0)
 		return rc;
 	name = first + 1;
 	nlen = (size_t)(last - name);
@@ -70,10 +104,11 @@ auth_scope_parse(const char *s, struct auth_scope *out)
 		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f ||
 		    *p == ',')
 			return RC_BAD_REQUEST;
-	if (sc.type == AUTH_TYPE_CATALOG) {
-		if (nlen != 7 || memcmp(name, "catalog", 7) != 0)
+	if (registry) {
+		if ((sc.type = auth_registry_type(name, nlen)) == 0)
 			return RC_BAD_REQUEST;
 	} else {
+		sc.type = AUTH_TYPE_REPOSITORY;
 		memcpy(sc.name, name, nlen);
 		sc.name[nlen] = '\0';
 	}
@@ -92,11 +127,12 @@ auth_scope_parse(const char *s, struct auth_scope *out)
 int
 auth_scope_format(const struct auth_scope *sc, char *buf, size_t len)
 {
+	const char *res = auth_registry_name(sc->type);
 	char acts[32] = "";
 	int n;
 
-	if (sc->type == AUTH_TYPE_CATALOG) {
-		n = snprintf(buf, len, "registry:catalog:*");
+	if (res != NULL) {
+		n = snprintf(buf, len, "registry:%s:*", res);
 	} else {
 		if (sc->actions & AUTH_PULL)
 			strcat(acts, ",pull");
@@ -168,6 +204,8 @@ auth_rule_allows(const struct auth_rule *r, enum auth_type type,
 {
 	if (type == AUTH_TYPE_CATALOG)
 		return r->catalog ? AUTH_ALL : 0;
+	if (type == AUTH_TYPE_GC)
+		return r->gc ? AUTH_ALL : 0;
 	for (size_t i = 0; i < r->nrepos; i++)
 		if (auth_glob_match(r->repos[i], name))
 			return r->actions;
@@ -208,7 +246,8 @@ auth_grant(const struct auth *a, const char *user,
 		for (size_t j = 0; u != NULL && j < u->nrules; j++)
 			allowed |= auth_rule_allows(&u->rules[j], asked[i].type,
 			                            asked[i].name);
-		if (asked[i].type == AUTH_TYPE_CATALOG)
+		/* A registry scope is all or nothing: "*". */
+		if (auth_registry_name(asked[i].type) != NULL)
 			allowed = allowed ? AUTH_ALL : 0;
 		else
 			allowed &= asked[i].actions;

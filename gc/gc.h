@@ -92,6 +92,12 @@ char *gc_report_json(const struct gc_report *r);
 int gc_finish_intents(struct gc *g, uint64_t *done)
         __attribute__((warn_unused_result));
 
+/* Writes the reads remembered in memory into the index (between runs,
+ * when the table fills up or on a timer). */
+int gc_flush(struct gc *g) __attribute__((warn_unused_result));
+/* 1 when the table of remembered reads asks for a flush. */
+int gc_access_flush_due(struct gc *g);
+
 void gc_stats_get(struct gc *g, struct gc_stats *out);
 
 const char *gc_kind_name(enum gc_kind k);

@@ -16,6 +16,7 @@
 
 #include "auth/auth.h"
 #include "common/rc.h"
+#include "gc/gc.h"
 #include "registry/http.h"
 #include "registry/server.h"
 #include "storage/blob.h"
@@ -34,6 +35,8 @@ enum opt_id {
 	O_SHUTDOWN,
 	O_IDLE_TIMEOUT,
 	O_AUTH,
+	O_GC_INTERVAL,
+	O_UPLOAD_TTL,
 	O_COUNT
 };
 
@@ -70,6 +73,15 @@ static const struct opt {
                     "users file (JSON): token auth with users, robots and "
                     "per-repository rules; without it the registry is "
                     "open"},
+        [O_GC_INTERVAL] = {"--gc-interval", "BERTH_GC_INTERVAL",
+                           "gc_interval", "0",
+                           "seconds between collection runs inside the "
+                           "server; 0 = only on POST /v2/_berth/gc (berth "
+                           "gc)"},
+        [O_UPLOAD_TTL] = {"--upload-ttl", "BERTH_UPLOAD_TTL", "upload_ttl",
+                          "86400",
+                          "seconds without a byte received after which the "
+                          "collector removes an upload session"},
 };
 
 static void
@@ -240,11 +252,102 @@ raise_fd_limit(rlim_t want)
 		log_msg("warn", "could not raise the open file limit", NULL);
 }
 
+/* The maintenance thread: writes remembered reads into the index when the
+ * table fills up and every minute, and runs the collector every
+ * --gc-interval seconds. */
+struct maint {
+	struct gc *gc;
+	uint64_t interval;
+	pthread_t th;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stop, started;
+};
+
+static void *
+maint_main(void *arg)
+{
+	struct maint *mt = arg;
+	uint64_t last_flush = now_s(), last_run = now_s();
+
+	pthread_mutex_lock(&mt->lock);
+	while (!mt->stop) {
+		struct timespec ts;
+		uint64_t now;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&mt->wake, &mt->lock, &ts);
+		if (mt->stop)
+			break;
+		pthread_mutex_unlock(&mt->lock);
+		now = now_s();
+		if (mt->interval > 0 && now >= last_run + mt->interval) {
+			struct gc_report rep;
+			int dry = 0, rc;
+			rc = gc_run(mt->gc, 0, now, gc_log_item, &dry, &rep);
+			if (rc == RC_OK) {
+				gc_log_summary(&rep, "interval");
+				gc_report_free(&rep);
+			} else {
+				log_msg("error", "gc run failed", "error",
+				        rc_str(rc), NULL);
+			}
+			last_run = now_s();
+			last_flush = last_run;
+		} else if (gc_access_flush_due(mt->gc) ||
+		           now >= last_flush + 60) {
+			int rc = gc_flush(mt->gc);
+			if (rc != RC_OK)
+				log_msg("warn", "could not record reads",
+				        "error", rc_str(rc), NULL);
+			last_flush = now;
+		}
+		pthread_mutex_lock(&mt->lock);
+	}
+	pthread_mutex_unlock(&mt->lock);
+	return NULL;
+}
+
+static int
+maint_start(struct maint *mt, struct gc *gc, uint64_t interval)
+{
+	mt->gc = gc;
+	mt->interval = interval;
+	pthread_mutex_init(&mt->lock, NULL);
+	pthread_cond_init(&mt->wake, NULL);
+	if (pthread_create(&mt->th, NULL, maint_main, mt) != 0) {
+		pthread_cond_destroy(&mt->wake);
+		pthread_mutex_destroy(&mt->lock);
+		return -1;
+	}
+	mt->started = 1;
+	return 0;
+}
+
+static void
+maint_stop(struct maint *mt)
+{
+	if (!mt->started)
+		return;
+	pthread_mutex_lock(&mt->lock);
+	mt->stop = 1;
+	pthread_cond_signal(&mt->wake);
+	pthread_mutex_unlock(&mt->lock);
+	pthread_join(mt->th, NULL);
+	pthread_cond_destroy(&mt->wake);
+	pthread_mutex_destroy(&mt->lock);
+	mt->started = 0;
+}
+
 int
 cli_serve(int argc, char **argv)
 {
 	char *vals[O_COUNT] = {0};
 	unsigned long long threads, max_conn, grace, shutdown_s, idle;
+	unsigned long long gc_interval, upload_ttl;
+	struct maint maint = {0};
+	struct gc_options go = {0};
 	struct app app = {0};
 	struct meta_options mo = {0};
 	struct MHD_Daemon *d = NULL;
@@ -321,6 +424,17 @@ cli_serve(int argc, char **argv)
 		         vals[O_IDLE_TIMEOUT]);
 		goto out;
 	}
+	if (parse_uint(vals[O_GC_INTERVAL], 365ull * 86400, &gc_interval) !=
+	    0) {
+		fail_msg("--gc-interval must be seconds", vals[O_GC_INTERVAL]);
+		goto out;
+	}
+	if (parse_uint(vals[O_UPLOAD_TTL], 365ull * 86400, &upload_ttl) != 0 ||
+	    upload_ttl == 0) {
+		fail_msg("--upload-ttl must be a positive number of seconds",
+		         vals[O_UPLOAD_TTL]);
+		goto out;
+	}
 	if (strcmp(vals[O_ACCESS_LOG], "on") == 0) {
 		app.access_log = 1;
 	} else if (strcmp(vals[O_ACCESS_LOG], "off") != 0) {
@@ -354,10 +468,30 @@ cli_serve(int argc, char **argv)
 	}
 	snprintf(metadir, sizeof(metadir), "%s/meta", vals[O_DATA]);
 	mo.gc_grace = grace ? grace : 1;
+	/* Reads before this start are not remembered: the collector treats
+	 * every item as read now. */
+	mo.access_floor = now_s();
 	rc = meta_open(metadir, &mo, &app.meta);
 	if (rc != RC_OK) {
 		fail_msg("cannot open the metadata index", rc_str(rc));
 		goto out;
+	}
+	go.upload_ttl = upload_ttl;
+	if (gc_open(app.meta, app.blobs, &go, &app.gc) != RC_OK) {
+		fail_msg("cannot start the collector", NULL);
+		goto out;
+	}
+	{
+		uint64_t n = 0;
+		rc = gc_finish_intents(app.gc, &n);
+		if (rc != RC_OK)
+			log_msg("warn", "unfinished blob unlinks left for later",
+			        "error", rc_str(rc), NULL);
+		else if (n > 0)
+			log_msg("info",
+			        "finished blob unlinks of an interrupted "
+			        "collection",
+			        NULL);
 	}
 
 	/* Signals go to the main thread only: block them before MHD starts
@@ -370,6 +504,10 @@ cli_serve(int argc, char **argv)
 
 	d = server_start(&app, fd, (unsigned)threads, (unsigned)max_conn,
 	                 (unsigned)idle);
+	if (d != NULL && maint_start(&maint, app.gc, gc_interval) != 0) {
+		fail_msg("cannot start the maintenance thread", NULL);
+		goto out;
+	}
 	if (d == NULL) {
 		fail_msg("cannot start the HTTP server", NULL);
 		goto out;
@@ -405,10 +543,17 @@ cli_serve(int argc, char **argv)
 	}
 	status = 0;
 out:
+	maint_stop(&maint);
 	if (d)
 		MHD_stop_daemon(d);
 	if (fd >= 0 && d == NULL)
 		close(fd);
+	if (app.gc != NULL) {
+		/* Flush what was read so the rows carry it over a restart. */
+		if (gc_flush(app.gc) != RC_OK)
+			log_msg("warn", "could not record reads at exit", NULL);
+	}
+	gc_close(app.gc);
 	meta_close(app.meta);
 	blob_store_close(app.blobs);
 	auth_free(app.auth);

@@ -35,6 +35,11 @@ route_scope(const struct req *r, struct auth_scope *sc)
 		sc->type = AUTH_TYPE_CATALOG;
 		sc->actions = AUTH_ALL;
 		return;
+	case A_GC:
+		/* registry:gc:*, from an explicit {"gc": true} rule only */
+		sc->type = AUTH_TYPE_GC;
+		sc->actions = AUTH_ALL;
+		return;
 	case A_PULL: sc->actions = AUTH_PULL; break;
 	case A_PUSH:
 		/* a push reads too: mounts, HEAD before upload */

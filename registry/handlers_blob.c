@@ -68,17 +68,16 @@ h_blob_get(struct req *r)
 {
 	struct MHD_Response *resp;
 	uint64_t size, off = 0, len;
-	int queued = 0, fd = -1, rc, ranged = 0;
+	int fd = -1, rc, ranged = 0;
 	unsigned status = 200;
 
-	rc = meta_blob_get(r->app->meta, r->name, r->ref, &size, &queued);
+	/* The read is remembered in memory: the collector keeps what was
+	 * read within the grace period. */
+	rc = meta_blob_read(r->app->meta, r->name, r->ref, now_s(), &size);
 	if (rc != RC_OK) {
 		reply_error(r, rc, NULL);
 		return;
 	}
-	if (queued && meta_touch_blob(r->app->meta, r->ref, now_s()) != RC_OK)
-		log_msg("warn", "could not delay collection", "digest", r->ref,
-		        NULL);
 	len = size;
 	if (!r->is_head)
 		ranged = parse_range(req_header(r, "Range"), size, &off, &len);
@@ -433,8 +432,12 @@ h_upload_put_finish(struct req *r)
 	uint64_t size;
 	int rc;
 
+	/* The file and its index entry appear together for the collector:
+	 * it never unlinks a file this commit found in place. */
+	blob_digest_lock(r->app->blobs, r->ref);
 	rc = blob_upload_commit(r->up, r->ref, &size);
 	if (rc != RC_OK) {
+		blob_digest_unlock(r->app->blobs, r->ref);
 		reply_error(r, rc, NULL);
 		return;
 	}
@@ -442,6 +445,7 @@ h_upload_put_finish(struct req *r)
 	r->one_shot = 0;
 	rc = meta_blob_commit(r->app->meta, r->name, r->ref, size, r->uuid,
 	                      now_s());
+	blob_digest_unlock(r->app->blobs, r->ref);
 	if (rc != RC_OK) {
 		reply_error(r, rc, NULL);
 		return;

@@ -1,24 +1,136 @@
-/* The admin API's collector endpoint: POST /v2/_berth/gc. */
+/* The admin API's collector endpoint: POST /v2/_berth/gc runs one
+ * collection (optional body {"dry_run": true}) and answers with its report;
+ * every deletion is logged as one JSON line. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "common/rc.h"
+#include "gc/gc.h"
 #include "registry/http.h"
+
+#define GC_BODY_MAX 4096
+
+void
+gc_log_item(const struct gc_item *it, void *arg)
+{
+	int dry = arg != NULL && *(const int *)arg;
+
+	log_fields("info", dry ? "gc would delete" : "gc deleted",
+	           json_pack("{s:s,s:s,s:s,s:I,s:s}", "kind",
+	                     gc_kind_name(it->kind), "repository", it->repo,
+	                     it->kind == GC_UPLOAD ? "upload" : "digest",
+	                     it->digest, "size", (json_int_t)it->size,
+	                     "reason", it->reason));
+}
+
+void
+gc_log_summary(const struct gc_report *rep, const char *trigger)
+{
+	log_fields("info", "gc run",
+	           json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:f}", "trigger",
+	                     trigger, "dry_run", rep->dry_run, "manifests",
+	                     (json_int_t)rep->count[GC_MANIFEST], "blobs",
+	                     (json_int_t)rep->count[GC_BLOB], "uploads",
+	                     (json_int_t)rep->count[GC_UPLOAD], "bytes_freed",
+	                     (json_int_t)rep->bytes_freed, "waiting",
+	                     (json_int_t)rep->waiting, "duration_ms",
+	                     (double)(rep->duration_ns / 1000) / 1e3));
+}
 
 void
 h_gc_start(struct req *r)
 {
-	(void)r;
+	r->limit = GC_BODY_MAX;
 }
 
 int
 h_gc_body(struct req *r, const char *data, size_t len)
 {
-	(void)r;
-	(void)data;
-	(void)len;
-	return 0;
+	char *nb;
+
+	if (len == 0 || r->too_large)
+		return RC_OK;
+	if (r->len + len > r->limit) {
+		r->too_large = 1;
+		r->err_rc = RC_BAD_REQUEST;
+		snprintf(r->err_detail, sizeof(r->err_detail),
+		         "body over %d bytes", GC_BODY_MAX);
+		return RC_OK;
+	}
+	nb = realloc(r->buf, r->len + len + 1);
+	if (nb == NULL) {
+		r->err_rc = -ENOMEM;
+		return r->err_rc;
+	}
+	r->buf = nb;
+	memcpy(r->buf + r->len, data, len);
+	r->len += len;
+	return RC_OK;
+}
+
+/* {"dry_run": bool}, empty, or nothing at all. */
+static int
+parse_body(struct req *r, int *dry_run)
+{
+	json_error_t err;
+	json_t *root, *v;
+	const char *key;
+
+	*dry_run = 0;
+	if (r->len == 0)
+		return RC_OK;
+	root = json_loadb(r->buf, r->len, JSON_REJECT_DUPLICATES, &err);
+	if (root == NULL || !json_is_object(root)) {
+		snprintf(r->err_detail, sizeof(r->err_detail),
+		         "body must be a JSON object like {\"dry_run\": true}");
+		json_decref(root);
+		return RC_BAD_REQUEST;
+	}
+	json_object_foreach(root, key, v)
+	{
+		if (strcmp(key, "dry_run") == 0 && json_is_boolean(v)) {
+			*dry_run = json_is_true(v);
+			continue;
+		}
+		snprintf(r->err_detail, sizeof(r->err_detail),
+		         strcmp(key, "dry_run") == 0
+		                 ? "dry_run must be true or false"
+		                 : "unknown key %s",
+		         key);
+		json_decref(root);
+		return RC_BAD_REQUEST;
+	}
+	json_decref(root);
+	return RC_OK;
 }
 
 void
 h_gc_finish(struct req *r)
 {
-	reply_error(r, RC_UNSUPPORTED, "not yet");
+	struct gc_report rep;
+	int dry_run, rc;
+	char *json;
+
+	rc = parse_body(r, &dry_run);
+	if (rc != RC_OK) {
+		reply_error(r, rc, r->err_detail);
+		return;
+	}
+	rc = gc_run(r->app->gc, dry_run, now_s(), gc_log_item, &dry_run, &rep);
+	if (rc != RC_OK) {
+		log_msg("error", "gc run failed", "error", rc_str(rc), NULL);
+		reply_error(r, rc, "collection failed");
+		return;
+	}
+	json = gc_report_json(&rep);
+	gc_log_summary(&rep, "api");
+	gc_report_free(&rep);
+	if (json == NULL) {
+		reply_error(r, -ENOMEM, NULL);
+		return;
+	}
+	reply_json(r, 200, json);
 }

@@ -39,15 +39,12 @@ h_manifest_get(struct req *r)
 	struct MHD_Response *resp;
 	int rc;
 
-	rc = meta_manifest_get(r->app->meta, r->name, r->ref, !r->is_head, &mm);
+	rc = meta_manifest_read(r->app->meta, r->name, r->ref, !r->is_head,
+	                        now_s(), &mm);
 	if (rc != RC_OK) {
 		reply_error(r, rc, NULL);
 		return;
 	}
-	if (mm.queued && meta_touch_manifest(r->app->meta, r->name, mm.digest,
-	                                     now_s()) != RC_OK)
-		log_msg("warn", "could not delay collection", "digest",
-		        mm.digest, NULL);
 	if (r->is_head) {
 		resp = head_response(mm.size);
 	} else {

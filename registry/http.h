@@ -164,6 +164,12 @@ void h_healthz(struct req *r);
 void h_gc_start(struct req *r);
 int h_gc_body(struct req *r, const char *data, size_t len);
 void h_gc_finish(struct req *r);
+/* The log lines of a collection: one per deleted item (arg: pointer to
+ * the run's dry_run flag), one summary per run. */
+struct gc_item;
+struct gc_report;
+void gc_log_item(const struct gc_item *it, void *arg);
+void gc_log_summary(const struct gc_report *rep, const char *trigger);
 void h_metrics(struct req *r);
 
 /* ---- gate.c ---- */
@@ -192,5 +198,8 @@ const char *route_kind_name(enum route_kind kind);
  * (strings) terminated by NULL. */
 void log_msg(const char *level, const char *msg, ...) __attribute__((sentinel));
 void log_access(struct req *r);
+/* Like log_msg with typed fields (a JSON object, consumed). */
+typedef struct json_t json_t;
+void log_fields(const char *level, const char *msg, json_t *fields);
 
 #endif

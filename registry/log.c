@@ -57,6 +57,24 @@ log_msg(const char *level, const char *msg, ...)
 }
 
 void
+log_fields(const char *level, const char *msg, json_t *fields)
+{
+	json_t *o = json_object();
+
+	if (o == NULL) {
+		json_decref(fields);
+		return;
+	}
+	add_time(o);
+	json_object_set_new(o, "level", json_string(level));
+	json_object_set_new(o, "msg", json_string(msg));
+	if (fields != NULL)
+		json_object_update(o, fields);
+	json_decref(fields);
+	emit(o);
+}
+
+void
 log_access(struct req *r)
 {
 	json_t *o = json_object();

@@ -54,6 +54,14 @@ req_start(struct req *r, const char *url)
 		rc = route_parse(url, &r->kind, r->name, sizeof(r->name),
 		                 r->ref, sizeof(r->ref));
 	}
+	/* route_parse answers RC_TAG_INVALID only for a manifest reference
+	 * that is neither a digest nor a valid tag. Such a tag can name no
+	 * manifest, so to a read or a delete it is simply unknown (what the
+	 * OCI conformance suite asks for); a push is told its tag is bad. */
+	if (rc == RC_TAG_INVALID &&
+	    (strcmp(r->method, "GET") == 0 || r->is_head ||
+	     strcmp(r->method, "DELETE") == 0))
+		rc = RC_MANIFEST_UNKNOWN;
 	if (rc == RC_OK && r->kind == R_UPLOAD) {
 		memcpy(r->uuid, r->ref, sizeof(r->uuid) - 1);
 		r->uuid[sizeof(r->uuid) - 1] = '\0';

@@ -40,6 +40,14 @@ int blob_open(struct blob_store *bs, const char *digest, int *fd,
 int blob_remove(struct blob_store *bs, const char *digest)
         __attribute__((warn_unused_result));
 
+/* Serialises, per digest, the collector's last unlink of a blob file with a
+ * commit of the same content: the committer holds it from
+ * blob_upload_commit until its index entry is written, the collector from
+ * its check that no index entry exists until the unlink. */
+#define BLOB_DIGEST_LOCKS 64
+void blob_digest_lock(struct blob_store *bs, const char *digest);
+void blob_digest_unlock(struct blob_store *bs, const char *digest);
+
 /* Path of a blob file, for diagnostics and `berth check`. */
 int blob_path(struct blob_store *bs, const char *digest, char *buf, size_t len)
         __attribute__((warn_unused_result));
@@ -100,9 +108,62 @@ int blob_upload_sync(struct blob_upload *up)
 int blob_upload_commit(struct blob_upload *up, const char *expected_digest,
                        uint64_t *size) __attribute__((warn_unused_result));
 
+/* Size and last modification (a byte received) of an upload's file.
+ * RC_UPLOAD_UNKNOWN when absent. */
+int blob_upload_stat(struct blob_store *bs, const char *uuid, uint64_t *size,
+                     uint64_t *mtime) __attribute__((warn_unused_result));
+
 /* Deletes an upload's file (and its cached state). RC_UPLOAD_UNKNOWN when
  * absent, RC_BUSY when acquired by a request. */
 int blob_upload_delete(struct blob_store *bs, const char *uuid)
         __attribute__((warn_unused_result));
+
+/* ---- the data-directory lock ---- */
+
+/* Takes DATA/lock (created with mode 0600 when missing) with an exclusive,
+ * non-blocking flock and writes this process's pid into it, so that two
+ * berth processes (two servers, a server and `berth check`) never work on
+ * one data directory. *fd_out holds the lock until blob_data_unlock (or the
+ * process's exit). RC_BUSY when another process holds it: its pid is then
+ * readable with blob_data_lock_owner. */
+int blob_data_lock(const char *datadir, int *fd_out)
+        __attribute__((warn_unused_result));
+void blob_data_unlock(int fd);
+
+/* The pid the holder of DATA/lock wrote into it. RC_NOT_FOUND when the file
+ * holds none (not locked, or the holder has not written it yet). */
+int blob_data_lock_owner(const char *datadir, long *pid)
+        __attribute__((warn_unused_result));
+
+/* ---- walks of the files, for `berth check` ---- */
+
+struct blob_entry {
+	const char *path; /* relative to DATA: "blobs/sha256/ab/ab…",
+	                     "uploads/<uuid>" */
+	const char *id;   /* the digest "sha256:<hex>" of a blob file at its
+	                     digest's place, the uuid of an upload file; NULL
+	                     for any other entry */
+	uint64_t size;
+	int64_t mtime; /* seconds since the epoch */
+	int regular;   /* 0: a directory, symlink or other special file */
+};
+
+/* Called for every entry found; a non-zero return stops the walk and is
+ * returned by it. The entry is valid during the call only. */
+typedef int (*blob_entry_fn)(const struct blob_entry *e, void *arg);
+
+/* Every entry under DATA/blobs/sha256: the files of the two-hex-digit
+ * directories, and anything else found there (not descended into). */
+int blob_files_walk(struct blob_store *bs, blob_entry_fn fn, void *arg)
+        __attribute__((warn_unused_result));
+
+/* Every entry of DATA/uploads. */
+int blob_uploads_walk(struct blob_store *bs, blob_entry_fn fn, void *arg)
+        __attribute__((warn_unused_result));
+
+/* SHA-256 of a stored blob file's content ("sha256:<hex>" into out), read
+ * once. RC_BLOB_UNKNOWN when the file is missing. */
+int blob_file_hash(struct blob_store *bs, const char *digest,
+                   char out[DIGEST_BUF]) __attribute__((warn_unused_result));
 
 #endif

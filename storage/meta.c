@@ -711,6 +711,24 @@ meta_due(const struct meta *m, uint64_t now)
 	return now + m->grace;
 }
 
+uint64_t
+meta_due_from(const struct meta *m, uint64_t now, uint64_t last)
+{
+	uint64_t due = last > UINT64_MAX - m->grace ? UINT64_MAX
+	                                            : last + m->grace;
+
+	return due > now ? due : now;
+}
+
+uint64_t
+meta_item_last(struct meta *m, enum meta_gc_kind kind, const char *repo,
+               const char *digest, uint64_t touched)
+{
+	uint64_t a = meta_access_last(m, kind, repo, digest);
+
+	return a > touched ? a : touched;
+}
+
 static void
 gcq_key(struct key *k, uint64_t due, enum meta_gc_kind kind, const char *digest,
         const char *repo)
@@ -750,8 +768,8 @@ meta_gcq_remove(struct txn *t, enum meta_gc_kind kind, const char *digest,
 /* Applies delta to *count and keeps *gc_due and the queue in step. */
 static void
 count_apply(struct txn *t, enum meta_gc_kind kind, const char *digest,
-            const char *repo, uint64_t *count, uint64_t *gc_due, int delta,
-            uint64_t now)
+            const char *repo, uint64_t *count, uint64_t *gc_due,
+            uint64_t touched, int delta, uint64_t now)
 {
 	if (delta < 0) {
 		uint64_t d = (uint64_t)(-(int64_t)delta);
@@ -761,7 +779,12 @@ count_apply(struct txn *t, enum meta_gc_kind kind, const char *digest,
 		*count += (uint64_t)delta;
 	}
 	if (*count == 0 && *gc_due == 0) {
-		*gc_due = meta_due(t->m, now);
+		/* Due when the grace since its last access is over: an image
+		 * nobody read for the grace period goes in the run that takes
+		 * its manifest, one read within it keeps it. */
+		*gc_due = meta_due_from(
+		        t->m, now,
+		        meta_item_last(t->m, kind, repo, digest, touched));
 		meta_gcq_add(t, kind, digest, repo, *gc_due);
 	} else if (*count > 0 && *gc_due != 0) {
 		meta_gcq_remove(t, kind, digest, repo, *gc_due);
@@ -780,7 +803,7 @@ meta_blob_ref_add(struct txn *t, const char *digest, int delta, uint64_t now)
 		return;
 	}
 	count_apply(t, META_GC_BLOB, digest, NULL, &r.refcount, &r.gc_due,
-	            delta, now);
+	            r.touched, delta, now);
 	meta_blob_row_put(t, digest, &r);
 }
 
@@ -796,7 +819,7 @@ meta_manifest_ref_add(struct txn *t, const char *repo, const char *digest,
 		return;
 	}
 	count_apply(t, META_GC_MANIFEST, digest, repo, &r.refcount, &r.gc_due,
-	            delta, now);
+	            r.touched, delta, now);
 	meta_manifest_row_put(t, repo, digest, &r);
 }
 
@@ -919,6 +942,7 @@ init_info(struct txn *t)
 		if (ver == META_SCHEMA_VERSION)
 			return;
 		migrate_v1(t);
+		meta_bytes_rebuild(t);
 		meta_enc_init(&e);
 		meta_enc_u64(&e, META_SCHEMA_VERSION);
 		meta_txn_put_enc(t, t->m->info, &k, &e);
@@ -940,6 +964,7 @@ init_info(struct txn *t)
 	meta_enc_u64(&e, META_SCHEMA_VERSION);
 	meta_txn_put_enc(t, t->m->info, &k, &e);
 	meta_enc_free(&e);
+	meta_bytes_rebuild(t); /* 0 */
 	meta_key_of(&k, "instance", NULL);
 	meta_txn_put(t, t->m->info, &k, id, sizeof(id));
 }
@@ -967,6 +992,12 @@ meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
 	pthread_mutex_init(&m->readers_lock, NULL);
 	m->grace = opt != NULL && opt->gc_grace != 0 ? opt->gc_grace
 	                                             : DEFAULT_GRACE;
+	if (meta_access_init(m) != 0) {
+		meta_close(m);
+		return -ENOMEM;
+	}
+	if (opt != NULL)
+		atomic_store(&m->acc_floor, opt->access_floor);
 	rc = mdb_env_create(&m->env);
 	if (rc != MDB_SUCCESS) {
 		m->env = NULL;
@@ -1025,5 +1056,6 @@ meta_close(struct meta *m)
 	pthread_mutex_destroy(&m->readers_lock);
 	if (m->env != NULL)
 		mdb_env_close(m->env);
+	meta_access_free(m);
 	free(m);
 }

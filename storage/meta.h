@@ -52,6 +52,9 @@ struct meta_options {
 	uint64_t map_size;    /* bytes; 0 = default (64 GiB, sparse) */
 	unsigned max_readers; /* 0 = default (1024) */
 	uint64_t gc_grace;    /* seconds; 0 = default (3600) */
+	/* Every item counts as read at this time (the server passes its
+	 * start: reads before a restart are not remembered). 0 = none. */
+	uint64_t access_floor;
 };
 
 int meta_open(const char *dir, const struct meta_options *opt,
@@ -214,6 +217,92 @@ struct meta_gc_item {
 	char digest[DIGEST_BUF];
 	char repo[256]; /* "" for blobs */
 };
+
+/* ---- reads on the request path ---- */
+
+/* Like meta_blob_get / meta_manifest_get, and the read is remembered (in
+ * memory, no LMDB write) so the collector keeps the item for the grace
+ * period after it. Ordered with collector commits: a read never answers
+ * for an item that a collection running at the same time deletes. */
+int meta_blob_read(struct meta *m, const char *repo, const char *digest,
+                   uint64_t now, uint64_t *size)
+        __attribute__((warn_unused_result));
+int meta_manifest_read(struct meta *m, const char *repo, const char *ref,
+                       int want_body, uint64_t now, struct meta_manifest *out)
+        __attribute__((warn_unused_result));
+
+/* Writes the remembered reads into the rows (touched, and a later due time
+ * for queued items) in one write txn and forgets them. *flushed (may be
+ * NULL) gets how many. */
+int meta_access_flush(struct meta *m, size_t *flushed)
+        __attribute__((warn_unused_result));
+/* 1 when the table of remembered reads is filling up. */
+int meta_access_flush_wanted(struct meta *m);
+/* Every item counts as read at time t (or later, as it was). */
+void meta_access_floor(struct meta *m, uint64_t t);
+
+/* ---- the collector's steps (gc/ drives them) ---- */
+
+struct meta_gc_deleted {
+	enum meta_gc_kind kind;
+	char digest[DIGEST_BUF];
+	char repo[256]; /* "" for blobs */
+	uint64_t size;  /* blob size, or manifest body size */
+};
+
+struct meta_gc_batch {
+	struct meta_gc_deleted *items;
+	size_t n, cap;
+	int more;          /* items still due (call again) */
+	int conflict;      /* a read raced the commit: nothing done, again */
+	uint64_t requeued; /* read within the grace: given a later due time */
+};
+void meta_gc_batch_free(struct meta_gc_batch *b);
+
+/* Collects due items in ONE write txn, at most max_items of them or for
+ * max_ns: re-checks for each that its count is 0, it is due and no read,
+ * push or mount touched it within the grace (else it is queued again at
+ * last access + grace), deletes its rows, takes back the counts a manifest
+ * gave (a child falling to 0 is queued by the same rule), and records an
+ * intent row for every blob file to unlink. The caller unlinks the files
+ * after this returns, then calls meta_gc_intents_done. With dry_run,
+ * everything due (cascades included) is collected in one txn that is then
+ * aborted: b lists what a run would delete, and nothing changes. b is
+ * reset first. */
+int meta_gc_step(struct meta *m, uint64_t now, size_t max_items,
+                 uint64_t max_ns, int dry_run, struct meta_gc_batch *b)
+        __attribute__((warn_unused_result));
+
+/* Blob files still to unlink (a run died between its commit and the
+ * unlink): *out is malloc'd (free it), *n its length. */
+int meta_gc_intents(struct meta *m, char (**out)[DIGEST_BUF], size_t *n)
+        __attribute__((warn_unused_result));
+/* Drops intent rows whose unlink is done (or no longer needed). */
+int meta_gc_intents_done(struct meta *m, char (*digests)[DIGEST_BUF],
+                         size_t n) __attribute__((warn_unused_result));
+/* 1 when the blob has an index entry, 0 when not, < 0 on error. */
+int meta_blob_indexed(struct meta *m, const char *digest);
+
+struct meta_gc_state {
+	uint64_t queue_len; /* items on the gc queue */
+	uint64_t due;       /* of those, due at now */
+	uint64_t next_due;  /* earliest due time after now, 0 when none */
+	uint64_t blobs, blob_bytes; /* blobs indexed and their bytes */
+	uint64_t manifests;         /* (repo, manifest) rows */
+};
+int meta_gc_state_get(struct meta *m, uint64_t now, struct meta_gc_state *out)
+        __attribute__((warn_unused_result));
+
+struct meta_upload {
+	char uuid[40];
+	char repo[256];
+	uint64_t started;
+};
+/* Calls fn for every upload session (from one read txn); fn returning
+ * non-zero stops the walk. */
+int meta_upload_walk(struct meta *m,
+                     int (*fn)(const struct meta_upload *u, void *arg),
+                     void *arg) __attribute__((warn_unused_result));
 
 /* Calls fn for every queued item with due <= until (UINT64_MAX: all), in due
  * order, from one read txn. fn returning non-zero stops the walk. */

@@ -58,6 +58,7 @@ meta_blob_commit(struct meta *m, const char *repo, const char *digest,
 		r.gc_due = meta_due(m, now);
 		meta_blob_row_put(&t, digest, &r);
 		meta_gcq_add(&t, META_GC_BLOB, digest, NULL, r.gc_due);
+		meta_bytes_add(&t, size, 0);
 	}
 	meta_link_put(&t, repo, digest, now);
 	if (upload_uuid != NULL) {
@@ -125,8 +126,11 @@ meta_blob_mount(struct meta *m, const char *repo, const char *digest,
 	if (!meta_blob_row_get(&t, digest, &r))
 		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
 	meta_link_put(&t, repo, digest, now);
-	if (t.rc == 0)
+	if (t.rc == 0) { /* a mount is an access */
+		r.touched = now;
 		meta_blob_row_touch(&t, digest, &r, now);
+		meta_blob_row_put(&t, digest, &r);
+	}
 	if (meta_txn_commit(&t) != 0)
 		return t.rc;
 	*size = r.size;

@@ -7,6 +7,7 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,11 @@ struct meta {
 	 * renews its own reader slot instead of taking LMDB's reader-table
 	 * lock. All are listed here so meta_close can free them. */
 	uint64_t id;
+	/* Recent reads (meta_access.c) and the collector's commit counter. */
+	struct meta_access *acc;
+	atomic_uint_fast64_t acc_floor; /* every item counts as read then */
+	atomic_int acc_flush_wanted;
+	atomic_uint_fast64_t gc_gen; /* odd while a collector commits */
 	pthread_mutex_t readers_lock;
 	MDB_txn **readers;
 	size_t n_readers, cap_readers;
@@ -177,6 +183,12 @@ void meta_link_del(struct txn *t, const char *repo, const char *digest);
 /* 1 when any key of dbi starts with repo\0. */
 int meta_repo_has_rows(struct txn *t, MDB_dbi dbi, const char *repo);
 
+/* Removes a manifest row of repo and what hangs off it (queue entry,
+ * referrers entry, body and children when it was the last holder) and
+ * takes back the counts it gave; tags are the caller's business. */
+void meta_manifest_remove(struct txn *t, const char *repo, const char *digest,
+                          const struct manifest_row *r, uint64_t now);
+
 /* ---- refcounts and the gc queue ---- */
 
 uint64_t meta_due(const struct meta *m, uint64_t now);
@@ -197,6 +209,30 @@ void meta_blob_row_touch(struct txn *t, const char *digest, struct blob_row *r,
 void meta_manifest_row_touch(struct txn *t, const char *repo,
                              const char *digest, struct manifest_row *r,
                              uint64_t now);
+
+/* ---- recent reads (meta_access.c) ---- */
+int meta_access_init(struct meta *m);
+void meta_access_free(struct meta *m);
+/* Time of the last read of an item that this process still remembers (or
+ * the floor), 0 when none. */
+uint64_t meta_access_last(struct meta *m, enum meta_gc_kind kind,
+                          const char *repo, const char *digest);
+/* The collector's side of the read/commit ordering. */
+void meta_gc_gen_odd(struct meta *m);
+void meta_gc_gen_even(struct meta *m);
+/* Last access of an item: its row's touched time, a remembered read, or
+ * the floor, whichever is latest. */
+uint64_t meta_item_last(struct meta *m, enum meta_gc_kind kind,
+                        const char *repo, const char *digest,
+                        uint64_t touched);
+/* When an item whose count fell to 0 may go: max(now, last + grace). */
+uint64_t meta_due_from(const struct meta *m, uint64_t now, uint64_t last);
+
+/* A gc queue key into an item; RC_CORRUPT when malformed. */
+int meta_gcq_decode(const MDB_val *k, struct meta_gc_item *it);
+/* The running total of blob bytes: add and subtract; recount all. */
+void meta_bytes_add(struct txn *t, uint64_t add, uint64_t sub);
+void meta_bytes_rebuild(struct txn *t);
 
 /* strdup that returns NULL on NULL. */
 char *meta_strndup(const char *s, size_t n);

@@ -250,8 +250,8 @@ meta_referrers_list(struct meta *m, const char *repo, const char *subject,
 }
 
 /* Decodes due(8, big-endian) \0 kind \0 digest [\0 repo]. */
-static int
-gcq_decode(const MDB_val *k, struct meta_gc_item *it)
+int
+meta_gcq_decode(const MDB_val *k, struct meta_gc_item *it)
 {
 	const unsigned char *p = k->mv_data;
 	const char *digest, *sep;
@@ -310,7 +310,7 @@ meta_gcq_walk(struct meta *m, uint64_t until,
 			meta_txn_fail(&t, meta_rc(rc));
 			break;
 		}
-		rc = gcq_decode(&k, &it);
+		rc = meta_gcq_decode(&k, &it);
 		if (rc != 0) {
 			meta_txn_fail(&t, rc);
 			break;

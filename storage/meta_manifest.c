@@ -390,8 +390,6 @@ meta_manifest_delete(struct meta *m, const char *repo, const char *digest,
 {
 	struct manifest_row r;
 	struct txn t;
-	struct key k;
-	int last;
 
 	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
@@ -400,22 +398,32 @@ meta_manifest_delete(struct meta *m, const char *repo, const char *digest,
 		return meta_txn_commit(&t);
 	}
 	tags_drop(&t, repo, digest);
+	meta_manifest_remove(&t, repo, digest, &r, now);
+	return meta_txn_commit(&t);
+}
+
+void
+meta_manifest_remove(struct txn *t, const char *repo, const char *digest,
+                     const struct manifest_row *r, uint64_t now)
+{
+	struct key k;
+	int last;
+
 	meta_key_of(&k, repo, digest, NULL);
-	meta_txn_del(&t, m->manifests, &k);
-	if (r.gc_due != 0)
-		meta_gcq_remove(&t, META_GC_MANIFEST, digest, repo, r.gc_due);
-	if (r.subject[0] != '\0') {
-		meta_key_of(&k, repo, r.subject, digest, NULL);
-		meta_txn_del(&t, m->referrers, &k);
+	meta_txn_del(t, t->m->manifests, &k);
+	if (r->gc_due != 0)
+		meta_gcq_remove(t, META_GC_MANIFEST, digest, repo, r->gc_due);
+	if (r->subject[0] != '\0') {
+		meta_key_of(&k, repo, r->subject, digest, NULL);
+		meta_txn_del(t, t->m->referrers, &k);
 	}
-	last = bodyref_add(&t, digest, -1) == 0;
-	children_release(&t, repo, digest, last, now);
-	referrers_ref_add(&t, repo, digest, -1, now);
+	last = bodyref_add(t, digest, -1) == 0;
+	children_release(t, repo, digest, last, now);
+	referrers_ref_add(t, repo, digest, -1, now);
 	if (last) {
 		meta_key_of(&k, digest, NULL);
-		meta_txn_del(&t, m->bodies, &k);
+		meta_txn_del(t, t->m->bodies, &k);
 	}
-	return meta_txn_commit(&t);
 }
 
 int

@@ -216,6 +216,26 @@ if berth_only "malformed manifest digest reference"; then
 	req GET "/v2/$R/manifests/sha256:1234"
 	expect_error "GET manifest by malformed digest is 400 DIGEST_INVALID" 400 "DIGEST_INVALID|MANIFEST_INVALID|TAG_INVALID"
 fi
+# a reference that is not even a valid tag names no manifest: reading or
+# deleting it is 404 (the OCI conformance suite GETs .INVALID_MANIFEST_NAME);
+# only a push is told that its tag is malformed
+if berth_only "invalid tag as a manifest reference"; then
+	t129=$(printf 't%.0s' $(seq 1 129))
+	for t in .INVALID_MANIFEST_NAME -bad a:b "$t129"; do
+		req GET "/v2/$R/manifests/$t"
+		expect_error "GET manifest by invalid tag '${t:0:22}' is 404 MANIFEST_UNKNOWN" 404 MANIFEST_UNKNOWN
+		req HEAD "/v2/$R/manifests/$t"
+		expect_status "HEAD manifest by invalid tag '${t:0:22}' is 404" 404
+	done
+	req GET "/v2/man/nosuchrepo/manifests/.INVALID_MANIFEST_NAME"
+	expect_error "GET invalid tag in an unknown repo is 404 MANIFEST_UNKNOWN" 404 MANIFEST_UNKNOWN
+	req DELETE "/v2/$R/manifests/.INVALID_MANIFEST_NAME"
+	expect_error "DELETE manifest by invalid tag is 404 MANIFEST_UNKNOWN" 404 MANIFEST_UNKNOWN
+	req PUT "/v2/$R/manifests/.INVALID_MANIFEST_NAME" -H "Content-Type: $OCI_MANIFEST" --data-binary "@$T/img1.json"
+	expect_error "PUT manifest with invalid tag is 400 TAG_INVALID" 400 TAG_INVALID
+	req PUT "/v2/$R/manifests/$t129" -H "Content-Type: $OCI_MANIFEST" --data-binary "@$T/img1.json"
+	expect_error "PUT manifest with a 129-character tag is 400 TAG_INVALID" 400 TAG_INVALID
+fi
 
 # the first image is untouched by all of the above
 expect_manifest "first manifest still intact" v1 "$T/img1.json" "$OCI_MANIFEST"

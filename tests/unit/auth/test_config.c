@@ -197,6 +197,96 @@ test_good(void **state)
 	auth_free(a);
 }
 
+/* Rules holding gc alone, catalog alone, and everything at once; what
+ * each grants, and what the signed token then allows. */
+static const char gc_users[] =
+        HEAD ",\n"
+             " \"users\": [\n"
+             "  {\"name\": \"gc\", \"password_hash\": \"@H\",\n"
+             "   \"rules\": [{\"gc\": true}]},\n"
+             "  {\"name\": \"cat\", \"password_hash\": \"@H\",\n"
+             "   \"rules\": [{\"catalog\": true, \"gc\": false}]},\n"
+             "  {\"name\": \"ops\", \"password_hash\": \"@H\",\n"
+             "   \"rules\": [{\"repositories\": [\"**\"], \"actions\": "
+             "[\"*\"],\n"
+             "              \"catalog\": true, \"gc\": true}]},\n"
+             "  {\"name\": \"admin\", \"password_hash\": \"@H\",\n"
+             "   \"rules\": [{\"repositories\": [\"**\"], \"actions\": "
+             "[\"*\"]},\n"
+             "             {\"catalog\": true}]}\n"
+             " ]}\n";
+
+/* 1 when user's grant of registry:<res>:* yields a token that passes the
+ * check of that type; 0 when nothing is granted. */
+static int
+registry_grant(struct auth *a, const char *user, enum auth_type type)
+{
+	struct auth_scope ask = {.type = type, .name = "", .actions = AUTH_ALL};
+	struct auth_scope got;
+	char *tok = NULL;
+	size_t n = auth_grant(a, user, &ask, 1, &got);
+	int other = type == AUTH_TYPE_GC ? AUTH_TYPE_CATALOG : AUTH_TYPE_GC;
+
+	if (n == 0)
+		return 0;
+	assert_int_equal(got.type, type);
+	assert_int_equal(got.actions, AUTH_ALL);
+	assert_int_equal(auth_token_sign(a, user, &got, 1, NOW, &tok), 0);
+	assert_int_equal(auth_token_check(a, tok, NOW, type, NULL, AUTH_ALL),
+	                 0);
+	/* The one registry scope never stands for the other. */
+	assert_int_equal(auth_token_check(a, tok, NOW, (enum auth_type)other,
+	                                  NULL, AUTH_ALL),
+	                 RC_DENIED);
+	free(tok);
+	return 1;
+}
+
+static void
+test_gc_rules(void **state)
+{
+	char err[256];
+	struct auth *a = NULL;
+
+	write_config(gc_users);
+	assert_int_equal(auth_load(tmp("auth.json"), &a, err, sizeof(err)), 0);
+	assert_int_equal(a->nusers, 4);
+	assert_int_equal(a->users[0].nrules, 1);
+	assert_int_equal(a->users[0].rules[0].gc, 1);
+	assert_int_equal(a->users[0].rules[0].catalog, 0);
+	assert_int_equal(a->users[0].rules[0].nrepos, 0);
+	assert_int_equal(a->users[1].rules[0].gc, 0);
+	assert_int_equal(a->users[1].rules[0].catalog, 1);
+	assert_int_equal(a->users[2].rules[0].gc, 1);
+	assert_int_equal(a->users[2].rules[0].catalog, 1);
+	assert_int_equal(a->users[2].rules[0].nrepos, 1);
+	assert_int_equal(a->users[2].rules[0].actions, AUTH_ALL);
+	assert_int_equal(a->users[3].rules[0].gc, 0);
+	assert_int_equal(a->users[3].rules[1].gc, 0);
+
+	assert_int_equal(registry_grant(a, "gc", AUTH_TYPE_GC), 1);
+	assert_int_equal(registry_grant(a, "gc", AUTH_TYPE_CATALOG), 0);
+	assert_int_equal(registry_grant(a, "cat", AUTH_TYPE_GC), 0);
+	assert_int_equal(registry_grant(a, "cat", AUTH_TYPE_CATALOG), 1);
+	assert_int_equal(registry_grant(a, "ops", AUTH_TYPE_GC), 1);
+	assert_int_equal(registry_grant(a, "ops", AUTH_TYPE_CATALOG), 1);
+	/* Every repository and action, and the catalog: still no gc. */
+	assert_int_equal(registry_grant(a, "admin", AUTH_TYPE_GC), 0);
+	assert_int_equal(registry_grant(a, "admin", AUTH_TYPE_CATALOG), 1);
+	assert_int_equal(registry_grant(a, NULL, AUTH_TYPE_GC), 0);
+	{
+		/* The gc user may touch no repository. */
+		struct auth_scope ask = {.type = AUTH_TYPE_REPOSITORY,
+		                         .name = "a",
+		                         .actions = AUTH_PULL},
+		                  got;
+
+		assert_int_equal(auth_grant(a, "gc", &ask, 1, &got), 0);
+		assert_int_equal(auth_grant(a, "ops", &ask, 1, &got), 1);
+	}
+	auth_free(a);
+}
+
 static void
 test_defaults(void **state)
 {
@@ -361,6 +451,29 @@ static const struct {
         {HEAD ", \"users\": [{\"name\": \"u\", \"password_hash\": \"@H\", "
               "\"rules\": [{\"catalog\": \"yes\"}]}]}",
          "users[0].rules[0].catalog: must be true or false"},
+        /* The gc rule: a boolean, named by line; alone or with others. */
+        {HEAD ",\n \"users\": [\n  {\"name\": \"u\", \"password_hash\": "
+              "\"@H\",\n"
+              "   \"rules\": [{\"catalog\": true},\n"
+              "             {\"gc\": \"yes\"}]}]}",
+         "auth.json:7: users[0].rules[1].gc: must be true or false"},
+        {HEAD ", \"users\": [{\"name\": \"u\", \"password_hash\": \"@H\", "
+              "\"rules\": [{\"gc\": 1}]}]}",
+         "users[0].rules[0].gc: must be true or false"},
+        {HEAD ", \"users\": [{\"name\": \"u\", \"password_hash\": \"@H\", "
+              "\"rules\": [{\"gc\": false}]}]}",
+         "users[0].rules[0]: needs \"repositories\" and \"actions\", "
+         "\"catalog\": true or \"gc\": true"},
+        {HEAD ", \"users\": [{\"name\": \"u\", \"password_hash\": \"@H\", "
+              "\"rules\": [{\"gc\": true, \"actions\": [\"pull\"]}]}]}",
+         "users[0].rules[0]: actions without repositories"},
+        {HEAD ", \"users\": [{\"name\": \"u\", \"password_hash\": \"@H\", "
+              "\"rules\": [{\"gc\": true, \"repositories\": [\"a\"]}]}]}",
+         "users[0].rules[0].actions: missing"},
+        {HEAD ",\n \"anonymous\": [{\"repositories\": [\"a\"], "
+              "\"actions\": [\"pull\"]},\n"
+              "  {\"Gc\": true}]}",
+         "auth.json:5: anonymous[1].Gc: unknown key"},
         {HEAD ", \"anonymous\": [{\"repositories\": [\"a\"], "
               "\"actions\": [\"pull\", \"write\"]}]}",
          "anonymous[0].actions: unknown action \"write\""},
@@ -409,6 +522,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_good),
+	        cmocka_unit_test(test_gc_rules),
 	        cmocka_unit_test(test_defaults),
 	        cmocka_unit_test(test_bad),
 	        cmocka_unit_test(test_err_buffer),

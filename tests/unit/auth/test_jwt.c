@@ -30,6 +30,7 @@
 #define ISSUER  "berth-test"
 #define R       AUTH_TYPE_REPOSITORY
 #define C       AUTH_TYPE_CATALOG
+#define G       AUTH_TYPE_GC
 
 static struct auth *A;
 static EVP_PKEY *old_key, *corp_ec, *corp_rsa;
@@ -793,6 +794,82 @@ test_access_entries(void **state)
 }
 
 static void
+test_gc_scope(void **state)
+{
+	struct auth_scope gc = {.type = G, .name = "", .actions = AUTH_ALL};
+	struct auth_scope cat = {.type = C, .name = "", .actions = AUTH_ALL};
+	EVP_PKEY *k = A->signing.pkey;
+	const char *h = head("ES256", signkid());
+	char *tok = NULL, *d1, *d2, c[1024];
+	unsigned char buf[2048];
+	size_t n;
+
+	/* Signed: the access claim names registry gc with "*". */
+	assert_int_equal(auth_token_sign(A, "gc", &gc, 1, NOW, &tok), 0);
+	d1 = strchr(tok, '.');
+	d2 = strchr(d1 + 1, '.');
+	n = unb64url(d1 + 1, (size_t)(d2 - d1 - 1), buf);
+	buf[n] = '\0';
+	assert_non_null(strstr((char *)buf,
+	                       "\"access\":[{\"type\":\"registry\",\"name\":"
+	                       "\"gc\",\"actions\":[\"*\"]}]"));
+	assert_int_equal(auth_token_check(A, tok, NOW, G, NULL, AUTH_ALL), 0);
+	assert_int_equal(auth_token_check(A, tok, NOW, G, "", AUTH_ALL), 0);
+	/* gc is not the catalog, nor any repository. */
+	assert_int_equal(auth_token_check(A, tok, NOW, C, NULL, AUTH_ALL),
+	                 RC_DENIED);
+	assert_int_equal(auth_token_check(A, tok, NOW, R, "gc", AUTH_PULL),
+	                 RC_DENIED);
+	free(tok);
+
+	/* A catalog token does not hold gc. */
+	assert_int_equal(auth_token_sign(A, "ci", &cat, 1, NOW, &tok), 0);
+	assert_int_equal(auth_token_check(A, tok, NOW, C, NULL, AUTH_ALL), 0);
+	assert_int_equal(auth_token_check(A, tok, NOW, G, NULL, AUTH_ALL),
+	                 RC_DENIED);
+	free(tok);
+
+	/* Built by hand: gc only with "*"; a repository named gc, or a
+	 * registry resource of another name, is not gc. */
+	snprintf(c, sizeof(c),
+	         "{\"iss\":\"" ISSUER "\",\"aud\":\"" SERVICE "\",\"exp\":%ld,"
+	         "\"access\":["
+	         "{\"type\":\"registry\",\"name\":\"gc\",\"actions\":"
+	         "[\"pull\"]},"
+	         "{\"type\":\"repository\",\"name\":\"gc\",\"actions\":"
+	         "[\"*\"]},"
+	         "{\"type\":\"registry\",\"name\":\"gcx\",\"actions\":[\"*\"]}"
+	         "]}",
+	         NOW + 300);
+	assert_int_equal(auth_token_check(A, forge(k, "ES256", h, c, NULL), NOW,
+	                                  G, NULL, AUTH_ALL),
+	                 RC_DENIED);
+	assert_int_equal(auth_token_check(A, forge(k, "ES256", h, c, NULL), NOW,
+	                                  R, "gc", AUTH_ALL),
+	                 0);
+	snprintf(c, sizeof(c),
+	         "{\"iss\":\"corp\",\"aud\":\"" SERVICE "\",\"exp\":%ld,"
+	         "\"access\":[{\"type\":\"registry\",\"name\":\"gc\","
+	         "\"actions\":[\"*\"]}]}",
+	         NOW + 300);
+	/* Another trusted issuer's token may grant gc too. */
+	assert_int_equal(
+	        auth_token_check(A,
+	                         forge(corp_ec, "ES384",
+	                               head("ES384", key_of(corp_ec)->kid), c,
+	                               NULL),
+	                         NOW, G, NULL, AUTH_ALL),
+	        0);
+	assert_int_equal(
+	        auth_token_check(A,
+	                         forge(corp_ec, "ES384",
+	                               head("ES384", key_of(corp_ec)->kid), c,
+	                               NULL),
+	                         NOW, C, NULL, AUTH_ALL),
+	        RC_DENIED);
+}
+
+static void
 test_cache(void **state)
 {
 	struct auth_scope sc[2] = {
@@ -856,6 +933,7 @@ main(void)
 	        cmocka_unit_test(test_tampered),
 	        cmocka_unit_test(test_garbage),
 	        cmocka_unit_test(test_access_entries),
+	        cmocka_unit_test(test_gc_scope),
 	        cmocka_unit_test(test_cache),
 	};
 

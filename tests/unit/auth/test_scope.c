@@ -88,6 +88,24 @@ test_parse_catalog(void **state)
 }
 
 static void
+test_parse_gc(void **state)
+{
+	struct auth_scope sc = parsed("registry:gc:*");
+
+	assert_int_equal(sc.type, AUTH_TYPE_GC);
+	assert_string_equal(sc.name, "");
+	assert_int_equal(sc.actions, AUTH_ALL);
+	/* Parsed with the actions asked; a grant makes it "*" or nothing. */
+	sc = parsed("registry:gc:pull");
+	assert_int_equal(sc.type, AUTH_TYPE_GC);
+	assert_int_equal(sc.actions, AUTH_PULL);
+	sc = parsed("registry(x):gc:*");
+	assert_int_equal(sc.type, AUTH_TYPE_GC);
+	/* catalog and gc are two resources. */
+	assert_int_equal(parsed("registry:catalog:*").type, AUTH_TYPE_CATALOG);
+}
+
+static void
 test_parse_unknown_actions(void **state)
 {
 	struct auth_scope sc = parsed("repository:a/b:pull,metadata-read");
@@ -144,6 +162,13 @@ test_parse_malformed(void **state)
 	        "registry:catalogue:*",
 	        "registry::*",
 	        "registry:Catalog:*",
+	        "registry:gc",
+	        "registry:GC:*",
+	        "registry:gcc:*",
+	        "registry:g:*",
+	        "registry:gc/x:*",
+	        "registry:catalog,gc:*",
+	        "repository:gc",
 	        "(plugin):a:pull",
 	        "repository(plugin:a:pull",
 	        "repository(plugin)x:a:pull",
@@ -201,6 +226,15 @@ test_format(void **state)
 	assert_int_equal(auth_scope_format(&sc, buf, sizeof(buf)),
 	                 (int)strlen("registry:catalog:*"));
 	assert_string_equal(buf, "registry:catalog:*");
+
+	/* A registry scope is formatted with "*", whatever its bits. */
+	sc = (struct auth_scope){AUTH_TYPE_GC, "", AUTH_ALL};
+	assert_int_equal(auth_scope_format(&sc, buf, sizeof(buf)),
+	                 (int)strlen("registry:gc:*"));
+	assert_string_equal(buf, "registry:gc:*");
+	sc.actions = AUTH_PULL;
+	assert_true(auth_scope_format(&sc, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "registry:gc:*");
 }
 
 static void
@@ -220,6 +254,9 @@ test_format_too_small(void **state)
 	sc = (struct auth_scope){AUTH_TYPE_CATALOG, "", AUTH_ALL};
 	assert_int_equal(auth_scope_format(&sc, buf, 18), RC_TOO_LARGE);
 	assert_int_equal(auth_scope_format(&sc, buf, 19), 18);
+	sc = (struct auth_scope){AUTH_TYPE_GC, "", AUTH_ALL};
+	assert_int_equal(auth_scope_format(&sc, buf, 13), RC_TOO_LARGE);
+	assert_int_equal(auth_scope_format(&sc, buf, 14), 13);
 }
 
 static void
@@ -234,6 +271,7 @@ test_format_round_trip(void **state)
 	        "repository:localhost:5000/a/b:pull",
 	        "repository:ghcr.io/org/review-42/app:pull,delete",
 	        "registry:catalog:*",
+	        "registry:gc:*",
 	};
 	char buf[AUTH_NAME_MAX + 64];
 	char long_scope[AUTH_NAME_MAX + 64], name[AUTH_NAME_MAX + 1];
@@ -463,24 +501,31 @@ static char *public_globs[] = {"public-*"};
 static char *shared_globs[] = {"shared/**"};
 
 static struct auth_rule ci_rules[] = {
-        {review_globs, 1, AUTH_PULL | AUTH_PUSH, 0},
-        {delete_globs, 2, AUTH_DELETE, 0},
-        {NULL, 0, 0, 1}, /* catalog */
+        {review_globs, 1, AUTH_PULL | AUTH_PUSH, 0, 0},
+        {delete_globs, 2, AUTH_DELETE, 0, 0},
+        {NULL, 0, 0, 1, 0}, /* catalog */
 };
 static struct auth_rule dev_rules[] = {
-        {team_globs, 1, AUTH_ALL, 0},
+        {team_globs, 1, AUTH_ALL, 0, 0},
 };
 static struct auth_rule reader_rules[] = {
-        {all_globs, 1, AUTH_PULL, 0},
+        {all_globs, 1, AUTH_PULL, 0, 0},
+};
+static struct auth_rule gc_rules[] = {
+        {NULL, 0, 0, 0, 1}, /* gc */
+};
+/* One rule with everything: repositories, catalog and gc. */
+static struct auth_rule ops_rules[] = {
+        {all_globs, 1, AUTH_ALL, 1, 1},
 };
 static struct auth_rule anon_rules[] = {
-        {public_globs, 1, AUTH_PULL, 0},
-        {shared_globs, 1, AUTH_PULL | AUTH_PUSH, 0},
+        {public_globs, 1, AUTH_PULL, 0, 0},
+        {shared_globs, 1, AUTH_PULL | AUTH_PUSH, 0, 0},
 };
 static struct auth_user grant_users[] = {
-        {"ci", "", 0, ci_rules, 3},
-        {"dev", "", 0, dev_rules, 1},
-        {"reader", "", 0, reader_rules, 1},
+        {"ci", "", 0, ci_rules, 3},         {"dev", "", 0, dev_rules, 1},
+        {"reader", "", 0, reader_rules, 1}, {"gc", "", 0, gc_rules, 1},
+        {"ops", "", 0, ops_rules, 1},
 };
 
 static struct auth
@@ -490,7 +535,7 @@ grant_config(void)
 
 	memset(&a, 0, sizeof(a));
 	a.users = grant_users;
-	a.nusers = 3;
+	a.nusers = sizeof(grant_users) / sizeof(grant_users[0]);
 	a.anon = anon_rules;
 	a.nanon = 2;
 	return a;
@@ -602,7 +647,7 @@ test_grant_catalog(void **state)
 	struct auth a = grant_config();
 	const char *asked[] = {"registry:catalog:*"};
 	char out[512];
-	static struct auth_rule anon_catalog[] = {{NULL, 0, 0, 1}};
+	static struct auth_rule anon_catalog[] = {{NULL, 0, 0, 1, 0}};
 
 	assert_int_equal(grant(&a, "ci", asked, 1, out, sizeof(out)), 1);
 	assert_string_equal(out, "registry:catalog:*");
@@ -622,6 +667,48 @@ test_grant_catalog(void **state)
 
 		assert_int_equal(grant(&a, NULL, repo, 1, out, sizeof(out)), 0);
 	}
+}
+
+static void
+test_grant_gc(void **state)
+{
+	struct auth a = grant_config();
+	const char *gc[] = {"registry:gc:*"};
+	const char *gc_pull[] = {"registry:gc:pull"};
+	const char *cat[] = {"registry:catalog:*"};
+	const char *both[] = {"registry:catalog:*", "registry:gc:*",
+	                      "repository:x/y:pull"};
+	static struct auth_rule anon_gc[] = {{NULL, 0, 0, 0, 1}};
+	char out[512];
+
+	/* Only the explicit gc rule grants it, and as "*". */
+	assert_int_equal(grant(&a, "gc", gc, 1, out, sizeof(out)), 1);
+	assert_string_equal(out, "registry:gc:*");
+	assert_int_equal(grant(&a, "gc", gc_pull, 1, out, sizeof(out)), 1);
+	assert_string_equal(out, "registry:gc:*");
+	/* A catalog rule does not give gc; a gc rule does not give the
+	 * catalog nor any repository. */
+	assert_int_equal(grant(&a, "ci", gc, 1, out, sizeof(out)), 0);
+	assert_int_equal(grant(&a, "gc", cat, 1, out, sizeof(out)), 0);
+	assert_int_equal(grant(&a, "gc", both, 3, out, sizeof(out)), 1);
+	assert_string_equal(out, "registry:gc:*");
+	assert_int_equal(grant(&a, "ci", both, 3, out, sizeof(out)), 1);
+	assert_string_equal(out, "registry:catalog:*");
+	/* "**" with every action is not gc. */
+	assert_int_equal(grant(&a, "dev", gc, 1, out, sizeof(out)), 0);
+	assert_int_equal(grant(&a, "reader", gc, 1, out, sizeof(out)), 0);
+	assert_int_equal(grant(&a, NULL, gc, 1, out, sizeof(out)), 0);
+	assert_int_equal(grant(&a, "ghost", gc, 1, out, sizeof(out)), 0);
+	/* One rule holding repositories, catalog and gc gives all three. */
+	assert_int_equal(grant(&a, "ops", both, 3, out, sizeof(out)), 3);
+	assert_string_equal(out, "registry:catalog:* registry:gc:* "
+	                         "repository:x/y:pull");
+	/* An anonymous gc rule opens it to everyone (and only gc). */
+	a.anon = anon_gc;
+	a.nanon = 1;
+	assert_int_equal(grant(&a, NULL, both, 3, out, sizeof(out)), 1);
+	assert_string_equal(out, "registry:gc:*");
+	assert_int_equal(grant(&a, "dev", gc, 1, out, sizeof(out)), 1);
 }
 
 static void
@@ -657,6 +744,7 @@ main(void)
 	        cmocka_unit_test(test_parse_host_port),
 	        cmocka_unit_test(test_parse_class),
 	        cmocka_unit_test(test_parse_catalog),
+	        cmocka_unit_test(test_parse_gc),
 	        cmocka_unit_test(test_parse_unknown_actions),
 	        cmocka_unit_test(test_parse_name_length),
 	        cmocka_unit_test(test_parse_malformed),
@@ -672,6 +760,7 @@ main(void)
 	        cmocka_unit_test(test_grant_rules_and_anonymous),
 	        cmocka_unit_test(test_grant_anonymous),
 	        cmocka_unit_test(test_grant_catalog),
+	        cmocka_unit_test(test_grant_gc),
 	        cmocka_unit_test(test_grant_drops_and_order),
 	};
 
