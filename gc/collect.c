@@ -24,6 +24,7 @@ struct gc {
 	pthread_mutex_t run; /* one run (or flush) at a time */
 	pthread_mutex_t stats_lock;
 	struct gc_stats stats;
+	uint64_t unlink_failures; /* under run */
 };
 
 static uint64_t
@@ -132,8 +133,9 @@ unlink_blobs(struct gc *g, char (*digests)[DIGEST_BUF], size_t n)
 		r = indexed == 0 ? blob_remove(g->bs, digests[i]) : 0;
 		blob_digest_unlock(g->bs, digests[i]);
 		if (indexed < 0 || (r != 0 && r != RC_BLOB_UNKNOWN)) {
-			/* Keep its intent: the next run tries again. */
-			rc = indexed < 0 ? indexed : r;
+			/* Keep its intent: the next run (or start) tries
+			 * again. The rows are gone either way. */
+			g->unlink_failures++;
 			continue;
 		}
 		if (done != i)
@@ -322,8 +324,9 @@ purge_uploads(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn,
 		}
 		/* A row without a file: nothing was ever kept, age from the
 		 * session's start. */
-		if (mtime + g->o.upload_ttl > now)
-			continue;
+		if (mtime + g->o.upload_ttl > now ||
+		    blob_upload_busy(g->bs, u->uuid))
+			continue; /* a request holds it right now */
 		if (!dry_run) {
 			int d = st == 0 ? blob_upload_delete(g->bs, u->uuid)
 			                : RC_UPLOAD_UNKNOWN;
@@ -391,6 +394,7 @@ gc_run(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
 				g->stats.bytes[k] += r.bytes[k];
 			}
 		g->stats.queue_len = r.queue_len;
+		g->stats.unlink_failures = g->unlink_failures;
 		g->stats.waiting = r.waiting;
 	} else {
 		g->stats.failed_runs++;

@@ -56,6 +56,7 @@ struct gc_stats {
 	uint64_t items[4], bytes[4];
 	uint64_t last_duration_ns, total_duration_ns;
 	uint64_t queue_len, waiting;
+	uint64_t unlink_failures; /* blob files left for a later run */
 };
 
 int gc_open(struct meta *m, struct blob_store *bs, const struct gc_options *o,
@@ -101,5 +102,55 @@ int gc_access_flush_due(struct gc *g);
 void gc_stats_get(struct gc *g, struct gc_stats *out);
 
 const char *gc_kind_name(enum gc_kind k);
+
+/* ---- check: the index and the files verified from scratch ----
+ *
+ * `berth check`, with the server stopped: the index walked in one read txn
+ * (meta_check_run) and compared with a walk of the blob and upload files;
+ * with deep, every blob file hashed. A repair fixes what it safely can:
+ * the index in one write txn (meta_check_repair), then the files. */
+
+struct gc_check_options {
+	uint64_t now;   /* seconds since the epoch */
+	uint64_t grace; /* seconds: the repair removes orphan files and upload
+	                   leftovers older than this, and queues items at
+	                   now + grace */
+	int deep;       /* hash every blob file */
+	int repair;
+};
+
+enum gc_check_line {
+	GC_CHECK_PROBLEM = 1, /* damage */
+	GC_CHECK_NOTE,        /* not damage: a pending unlink, a leftover
+	                         kept because it is younger than the grace */
+	GC_CHECK_REPAIRED,    /* what the repair did */
+};
+
+/* Gets every line of the check, one problem, note or repair each, without
+ * a newline. */
+typedef void (*gc_check_fn)(enum gc_check_line what, const char *line,
+                            void *arg);
+
+struct gc_check_report {
+	/* index rows */
+	uint64_t blobs, manifests, tags, uploads;
+	uint64_t files;    /* blob files */
+	uint64_t problems; /* found */
+	uint64_t pending;  /* pending unlinks (not problems) */
+	int repair;        /* the fields below are set */
+	uint64_t repaired; /* fixes made */
+	uint64_t left;     /* problems a check after the repair still finds */
+};
+
+/* Runs the check (and the repair); *out gets the counts. 0 when it ran
+ * (whatever it found), else an error code and nothing more was done. */
+int gc_check_run(struct meta *m, struct blob_store *bs,
+                 const struct gc_check_options *o, gc_check_fn fn, void *arg,
+                 struct gc_check_report *out)
+        __attribute__((warn_unused_result));
+
+/* The summary line: "check: 1234 blobs, 567 manifests, 89 tags: 2
+ * problems" (after a repair: "…: 2 problems, 2 repaired, 0 left"). */
+void gc_check_summary(const struct gc_check_report *r, char *buf, size_t len);
 
 #endif

@@ -1,11 +1,14 @@
 /* Prometheus counters, lock-free: one atomic cell per route kind, method
  * class and status class. */
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gc/gc.h"
 #include "registry/http.h"
+#include "storage/meta.h"
 
 static const char *const kind_names[R_KIND_COUNT] = {
         "none",   "base",    "catalog", "tags",      "manifest",
@@ -53,6 +56,70 @@ metrics_count(enum route_kind kind, const char *method, unsigned status,
 	atomic_fetch_add_explicit(&nanos[kind], ns, memory_order_relaxed);
 }
 
+/* The collector's totals, the queue and what storage holds. */
+static void
+metrics_gc(FILE *f, struct app *app)
+{
+	static const enum gc_kind kinds[] = {GC_MANIFEST, GC_BLOB, GC_UPLOAD};
+	struct meta_gc_state st;
+	struct gc_stats gs;
+
+	if (app->gc == NULL)
+		return;
+	gc_stats_get(app->gc, &gs);
+	fprintf(f,
+	        "# HELP berth_gc_runs_total Collection runs, by result.\n"
+	        "# TYPE berth_gc_runs_total counter\n"
+	        "berth_gc_runs_total{result=\"ok\"} %" PRIu64 "\n"
+	        "berth_gc_runs_total{result=\"error\"} %" PRIu64 "\n",
+	        gs.runs, gs.failed_runs);
+	fputs("# HELP berth_gc_deleted_total Items deleted by the collector.\n"
+	      "# TYPE berth_gc_deleted_total counter\n",
+	      f);
+	for (size_t i = 0; i < 3; i++)
+		fprintf(f, "berth_gc_deleted_total{kind=\"%s\"} %" PRIu64 "\n",
+		        gc_kind_name(kinds[i]), gs.items[kinds[i]]);
+	fputs("# HELP berth_gc_deleted_bytes_total Bytes of the items deleted "
+	      "by the collector.\n# TYPE berth_gc_deleted_bytes_total "
+	      "counter\n",
+	      f);
+	for (size_t i = 0; i < 3; i++)
+		fprintf(f,
+		        "berth_gc_deleted_bytes_total{kind=\"%s\"} %" PRIu64
+		        "\n",
+		        gc_kind_name(kinds[i]), gs.bytes[kinds[i]]);
+	fprintf(f,
+	        "# HELP berth_gc_run_seconds_total Time spent in collection "
+	        "runs.\n# TYPE berth_gc_run_seconds_total counter\n"
+	        "berth_gc_run_seconds_total %.6f\n"
+	        "# HELP berth_gc_last_run_seconds Duration of the last run.\n"
+	        "# TYPE berth_gc_last_run_seconds gauge\n"
+	        "berth_gc_last_run_seconds %.6f\n",
+	        (double)gs.total_duration_ns / 1e9,
+	        (double)gs.last_duration_ns / 1e9);
+	if (meta_gc_state_get(app->meta, now_s(), &st) != 0)
+		return;
+	fprintf(f,
+	        "# HELP berth_gc_queue_items Unreferenced items on the gc "
+	        "queue.\n# TYPE berth_gc_queue_items gauge\n"
+	        "berth_gc_queue_items %" PRIu64 "\n"
+	        "# HELP berth_gc_waiting_items Queued items still in their "
+	        "grace period.\n# TYPE berth_gc_waiting_items gauge\n"
+	        "berth_gc_waiting_items %" PRIu64 "\n"
+	        "# HELP berth_storage_blobs Blobs stored.\n"
+	        "# TYPE berth_storage_blobs gauge\n"
+	        "berth_storage_blobs %" PRIu64 "\n"
+	        "# HELP berth_storage_blob_bytes Bytes of the blobs stored.\n"
+	        "# TYPE berth_storage_blob_bytes gauge\n"
+	        "berth_storage_blob_bytes %" PRIu64 "\n"
+	        "# HELP berth_storage_manifests Manifests stored (one per "
+	        "repository holding it).\n"
+	        "# TYPE berth_storage_manifests gauge\n"
+	        "berth_storage_manifests %" PRIu64 "\n",
+	        st.queue_len, st.queue_len - st.due, st.blobs, st.blob_bytes,
+	        st.manifests);
+}
+
 char *
 metrics_render(struct app *app)
 {
@@ -92,6 +159,7 @@ metrics_render(struct app *app)
 		fprintf(f,
 		        "berth_http_request_seconds_total{route=\"%s\"} %.6f\n",
 		        kind_names[k], (double)atomic_load(&nanos[k]) / 1e9);
+	metrics_gc(f, app);
 	fprintf(f,
 	        "# HELP berth_http_requests_in_flight Requests being served.\n"
 	        "# TYPE berth_http_requests_in_flight gauge\n"

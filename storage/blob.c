@@ -1121,6 +1121,17 @@ fail:
 }
 
 int
+blob_upload_busy(struct blob_store *bs, const char *uuid)
+{
+	int busy;
+
+	pthread_mutex_lock(&bs->lock);
+	busy = list_find(&bs->busy, uuid) != NULL;
+	pthread_mutex_unlock(&bs->lock);
+	return busy;
+}
+
+int
 blob_upload_stat(struct blob_store *bs, const char *uuid, uint64_t *size,
                  uint64_t *mtime)
 {

@@ -108,6 +108,9 @@ int blob_upload_sync(struct blob_upload *up)
 int blob_upload_commit(struct blob_upload *up, const char *expected_digest,
                        uint64_t *size) __attribute__((warn_unused_result));
 
+/* 1 when a request holds the upload right now. */
+int blob_upload_busy(struct blob_store *bs, const char *uuid);
+
 /* Size and last modification (a byte received) of an upload's file.
  * RC_UPLOAD_UNKNOWN when absent. */
 int blob_upload_stat(struct blob_store *bs, const char *uuid, uint64_t *size,
