@@ -57,6 +57,11 @@ $(BUILD)/tests/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE -O2 $(WARN) -o $@ $< -lpthread
 
+# gcfill fills a data directory through the storage API: it links the library.
+$(BUILD)/tests/bench/gcfill: tests/bench/gcfill.c $(BUILD)/libberth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libberth.a $(PKG_LIBS)
+
 deps:
 	@scripts/deps.sh build
 deps-test:

@@ -466,6 +466,9 @@ cli_serve(int argc, char **argv)
 		fail_msg(msg, rc_str(rc));
 		goto out;
 	}
+	/* One berth process per data directory; released at exit. */
+	if (cli_data_lock(vals[O_DATA], NULL) != 0)
+		goto out;
 	snprintf(metadir, sizeof(metadir), "%s/meta", vals[O_DATA]);
 	mo.gc_grace = grace ? grace : 1;
 	/* Reads before this start are not remembered: the collector treats

@@ -27,7 +27,6 @@ struct client {
 	CURL *curl;
 	/* What the last 401 said, for client_reply_error. */
 	int challenged;  /* a Bearer challenge was seen */
-	int sent_token;  /* the refused request carried a token */
 	char scope[512]; /* its scope="…" ("" when none) */
 	char error[64];  /* its error="…" ("" when none) */
 };
@@ -74,7 +73,7 @@ clean_cat(char *dst, size_t len, const char *src)
 
 	for (; *src != '\0' && n + 1 < len; src++)
 		dst[n++] = ((unsigned char)*src < 0x20 || *src == 0x7f) ? '?'
-		                                                         : *src;
+		                                                        : *src;
 	dst[n] = '\0';
 }
 
@@ -190,8 +189,8 @@ client_open(const struct client_options *o, struct client **out, char *err,
 	    (o->token != NULL && (c->token = strdup(o->token)) == NULL))
 		goto nomem;
 	c->preset = o->token != NULL;
-	c->timeout_ms = (o->timeout_s > 0 ? o->timeout_s : CLIENT_TIMEOUT) *
-	                1000L;
+	c->timeout_ms =
+	        (o->timeout_s > 0 ? o->timeout_s : CLIENT_TIMEOUT) * 1000L;
 	*out = c;
 	return RC_OK;
 nomem:
@@ -230,10 +229,30 @@ client_reply_free(struct client_reply *r)
 
 struct xfer {
 	const char *method, *url, *json;
-	const char *token; /* Authorization: Bearer, or NULL */
+	const char *token;           /* Authorization: Bearer, or NULL */
 	const char *user, *password; /* Basic, or NULL */
 	long deadline;               /* ms_now() value */
 };
+
+static int
+hdr_add(struct curl_slist **hs, const char *h)
+{
+	struct curl_slist *n = curl_slist_append(*hs, h);
+
+	if (n == NULL)
+		return -1;
+	*hs = n;
+	return 0;
+}
+
+/* Frees a header list, wiping it first (it may hold a token). */
+static void
+hdr_free(struct curl_slist *hs)
+{
+	for (struct curl_slist *h = hs; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(hs);
+}
 
 /* A transport failure as an rc and a line. */
 static int
@@ -264,7 +283,7 @@ xfer_run(struct client *c, const struct xfer *x, const char *what,
          struct client_reply *out, char *err, size_t errlen)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", authz[64 + 8192];
-	struct curl_slist *hs = NULL, *h;
+	struct curl_slist *hs = NULL;
 	struct sink s = {0};
 	CURL *cu = c->curl;
 	long left = x->deadline - ms_now(), status = 0;
@@ -287,22 +306,17 @@ xfer_run(struct client *c, const struct xfer *x, const char *what,
 		         x->token);
 	}
 	curl_easy_reset(cu);
-	h = curl_slist_append(hs, "Accept: application/json");
-	hs = h ? h : hs;
-	if (h != NULL && x->json != NULL)
-		hs = (h = curl_slist_append(hs,
-		                            "Content-Type: application/json"))
-		             ? h
-		             : NULL;
-	if (hs != NULL && has_body)
-		hs = (h = curl_slist_append(hs, "Expect:")) ? h : NULL;
-	if (hs != NULL && authz[0])
-		hs = (h = curl_slist_append(hs, authz)) ? h : NULL;
-	explicit_bzero(authz, sizeof(authz));
-	if (hs == NULL) {
+	if (hdr_add(&hs, "Accept: application/json") < 0 ||
+	    (x->json != NULL &&
+	     hdr_add(&hs, "Content-Type: application/json") < 0) ||
+	    (has_body && hdr_add(&hs, "Expect:") < 0) ||
+	    (authz[0] && hdr_add(&hs, authz) < 0)) {
+		explicit_bzero(authz, sizeof(authz));
+		hdr_free(hs);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	explicit_bzero(authz, sizeof(authz));
 	curl_easy_setopt(cu, CURLOPT_URL, x->url);
 	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -336,7 +350,7 @@ xfer_run(struct client *c, const struct xfer *x, const char *what,
 		curl_easy_setopt(cu, CURLOPT_CUSTOMREQUEST, x->method);
 	}
 	cc = curl_easy_perform(cu);
-	curl_slist_free_all(hs);
+	hdr_free(hs);
 	if (cc != CURLE_OK) {
 		free(s.buf);
 		return xfer_fail(cc, &s, errbuf, what, err, errlen);
@@ -456,10 +470,9 @@ challenge_get(CURL *cu, struct challenge *ch)
 
 /* Keeps what a 401 said, for the message of client_reply_error. */
 static void
-challenge_note(struct client *c, const struct challenge *ch, int sent)
+challenge_note(struct client *c, const struct challenge *ch)
 {
 	c->challenged = 1;
-	c->sent_token = sent;
 	if (ch->scope[0] || !c->scope[0])
 		snprintf(c->scope, sizeof(c->scope), "%s", ch->scope);
 	snprintf(c->error, sizeof(c->error), "%s", ch->error);
@@ -471,23 +484,16 @@ token_url(CURL *cu, const struct challenge *ch)
 {
 	char *svc = curl_easy_escape(cu, ch->service, 0);
 	char *scp = curl_easy_escape(cu, ch->scope, 0);
+	int has_svc = ch->service[0] != '\0', has_scp = ch->scope[0] != '\0';
 	char *url = NULL;
 
 	if (svc != NULL && scp != NULL &&
-	    asprintf(&url, "%s%s%s%s%s%s", ch->realm,
+	    asprintf(&url, "%s%s%s%s%s%s%s", ch->realm,
 	             strchr(ch->realm, '?') ? "&" : "?",
-	             ch->service[0] ? "service=" : "", svc,
-	             ch->service[0] && ch->scope[0] ? "&" : "",
-	             ch->scope[0] ? "scope=" : "") < 0)
+	             has_svc ? "service=" : "", has_svc ? svc : "",
+	             has_svc && has_scp ? "&" : "", has_scp ? "scope=" : "",
+	             has_scp ? scp : "") < 0)
 		url = NULL;
-	if (url != NULL && ch->scope[0]) {
-		char *full = NULL;
-
-		if (asprintf(&full, "%s%s", url, scp) < 0)
-			full = NULL;
-		free(url);
-		url = full;
-	}
 	curl_free(svc);
 	curl_free(scp);
 	return url;
@@ -525,8 +531,9 @@ token_fetch(struct client *c, const struct challenge *ch, long deadline,
 
 	if (strncasecmp(ch->realm, "http://", 7) != 0 &&
 	    strncasecmp(ch->realm, "https://", 8) != 0) {
-		snprintf(err, errlen, "unauthorized: the server's token realm "
-		                      "is not an http(s) URL");
+		snprintf(err, errlen,
+		         "unauthorized: the server's token realm "
+		         "is not an http(s) URL");
 		return RC_UNAUTHORIZED;
 	}
 	if ((url = token_url(c->curl, ch)) == NULL) {
@@ -540,8 +547,9 @@ token_fetch(struct client *c, const struct challenge *ch, long deadline,
 		return rc;
 	if (r.status == 401) {
 		if (c->user != NULL) {
-			snprintf(err, errlen,
-			         "unauthorized: the token server refused user ");
+			snprintf(
+			        err, errlen,
+			        "unauthorized: the token server refused user ");
 			clean_cat(err, errlen, c->user);
 			clean_cat(err, errlen,
 			          " (wrong password, or an unknown or "
@@ -592,12 +600,13 @@ client_request(struct client *c, const char *method, const char *path,
 		return -ENOMEM;
 	}
 	x.url = url;
-	c->challenged = c->sent_token = 0;
+	c->challenged = 0;
 	c->scope[0] = c->error[0] = '\0';
 	x.token = c->token;
 	rc = xfer_run(c, &x, c->base, &r, err, errlen);
-	if (rc == RC_OK && r.status == 401 && challenge_get(c->curl, &ch) == 0) {
-		challenge_note(c, &ch, x.token != NULL);
+	if (rc == RC_OK && r.status == 401 &&
+	    challenge_get(c->curl, &ch) == 0) {
+		challenge_note(c, &ch);
 		/* A preset token is what the user gave: no dance. */
 		if (!c->preset) {
 			client_reply_free(&r);
@@ -607,7 +616,7 @@ client_request(struct client *c, const char *method, const char *path,
 				rc = xfer_run(c, &x, c->base, &r, err, errlen);
 			if (rc == RC_OK && r.status == 401 &&
 			    challenge_get(c->curl, &ch) == 0)
-				challenge_note(c, &ch, 1);
+				challenge_note(c, &ch);
 		}
 	}
 	free(url);
@@ -619,20 +628,26 @@ client_request(struct client *c, const char *method, const char *path,
 
 /* ---- errors ---- */
 
-/* What the users file must allow for a scope, as a hint. */
+/* What the users file must allow for a scope, as a hint ("" when the
+ * scope says nothing known). */
 static void
 scope_hint(const char *scope, char *buf, size_t len)
 {
 	const char *last = strrchr(scope, ':');
 
 	if (strcmp(scope, "registry:gc:*") == 0)
-		snprintf(buf, len, "{\"gc\": true}");
+		snprintf(buf, len,
+		         "the user needs {\"gc\": true} in the users file");
 	else if (strcmp(scope, "registry:catalog:*") == 0)
-		snprintf(buf, len, "{\"catalog\": true}");
+		snprintf(
+		        buf, len,
+		        "the user needs {\"catalog\": true} in the users file");
 	else if (strncmp(scope, "repository:", 11) == 0 && last != NULL &&
 	         last > scope + 11)
-		snprintf(buf, len, "a rule allowing %s on %.*s", last + 1,
-		         (int)(last - scope - 11), scope + 11);
+		snprintf(buf, len,
+		         "the user needs a rule allowing %s on %.*s in the "
+		         "users file",
+		         last + 1, (int)(last - scope - 11), scope + 11);
 	else
 		buf[0] = '\0';
 }
@@ -640,11 +655,14 @@ scope_hint(const char *scope, char *buf, size_t len)
 static void
 unauthorized_line(const struct client *c, char *err, size_t errlen)
 {
-	char hint[320], scope[sizeof(c->scope)];
+	char hint[sizeof(c->scope) + 96], scope[sizeof(c->scope)];
+	const char *what;
+	size_t n;
 
 	scope[0] = '\0';
 	clean_cat(scope, sizeof(scope), c->scope);
 	scope_hint(scope, hint, sizeof(hint));
+	what = scope[0] ? scope : "this request";
 	if (!c->challenged) {
 		snprintf(err, errlen,
 		         "unauthorized: HTTP 401 without a Bearer challenge");
@@ -652,27 +670,21 @@ unauthorized_line(const struct client *c, char *err, size_t errlen)
 		snprintf(err, errlen,
 		         "unauthorized: the token was refused (expired, or "
 		         "signed by a key the server does not trust)");
-	} else if (!c->sent_token || (c->user == NULL && !c->preset)) {
-		snprintf(err, errlen,
-		         "unauthorized: %s needs a signed-in user (--user "
-		         "with --password-file, or --token-file)%s%s%s",
-		         scope[0] ? scope : "the request",
-		         hint[0] ? "; the user needs " : "", hint,
-		         hint[0] && hint[0] == '{' ? " in the users file" : "");
 	} else if (c->preset) {
 		snprintf(err, errlen,
 		         "unauthorized: the token does not grant %s%s%s%s",
-		         scope[0] ? scope : "this request",
-		         hint[0] ? " (the user needs " : "", hint,
-		         hint[0] ? " in the users file)" : "");
+		         what, hint[0] ? " (" : "", hint, hint[0] ? ")" : "");
+	} else if (c->user == NULL) {
+		snprintf(err, errlen,
+		         "unauthorized: %s needs a signed-in user (--user with "
+		         "--password-file, or --token-file)%s%s",
+		         what, hint[0] ? "; " : "", hint);
 	} else {
 		snprintf(err, errlen, "unauthorized: user ");
 		clean_cat(err, errlen, c->user);
-		snprintf(err + strlen(err), errlen - strlen(err),
-		         " may not use %s%s%s%s",
-		         scope[0] ? scope : "this endpoint",
-		         hint[0] ? " (the user needs " : "", hint,
-		         hint[0] ? " in the users file)" : "");
+		n = strlen(err);
+		snprintf(err + n, errlen - n, " may not use %s%s%s%s", what,
+		         hint[0] ? " (" : "", hint, hint[0] ? ")" : "");
 	}
 }
 

@@ -44,8 +44,8 @@ struct client_reply {
 /* Checks the options and copies them (secrets are wiped on close).
  * RC_BAD_REQUEST with a line in err for a server URL that is not
  * http(s)://, holds credentials, a query or a fragment. */
-int client_open(const struct client_options *o, struct client **out,
-                char *err, size_t errlen) __attribute__((warn_unused_result));
+int client_open(const struct client_options *o, struct client **out, char *err,
+                size_t errlen) __attribute__((warn_unused_result));
 
 /* Wipes the secrets and frees. NULL is fine. */
 void client_close(struct client *c);
@@ -53,9 +53,10 @@ void client_close(struct client *c);
 /* Sends method path (starting with '/') with json as the body when not
  * NULL, through the token dance. RC_OK when a response arrived, whatever
  * its status: *out holds it (free it with client_reply_free). Otherwise
- * an rc and one line in err: -ETIMEDOUT, -ECONNREFUSED (unreachable, or
- * any other transport failure), RC_TOO_LARGE (a body over 64 MiB),
- * RC_UNAUTHORIZED (the token server refused or failed). */
+ * an rc and one line in err: a negative errno for a transport failure
+ * (-ETIMEDOUT past the timeout, -ECONNREFUSED, -EHOSTUNREACH for a name
+ * that does not resolve, -EIO for the rest), RC_TOO_LARGE for a body over
+ * 64 MiB, RC_UNAUTHORIZED when the token server refused or failed. */
 int client_request(struct client *c, const char *method, const char *path,
                    const char *json, struct client_reply *out, char *err,
                    size_t errlen) __attribute__((warn_unused_result));

@@ -23,6 +23,12 @@ static const struct command {
          "keys, password hashes and tokens for token auth (berth auth "
          "--help)",
          cli_auth},
+        {"gc", "collect garbage on a running server now (berth gc --help)",
+         cli_gc},
+        {"check",
+         "verify a stopped registry's data directory, --repair what is "
+         "safe (berth check --help)",
+         cli_check},
         {"version", "print the version", cli_version},
 };
 

@@ -15,5 +15,15 @@ struct MHD_Daemon *server_start(struct app *app, int listen_fd,
 /* Subcommands (cli_<name>.c); each returns the process's exit status. */
 int cli_serve(int argc, char **argv);
 int cli_auth(int argc, char **argv);
+int cli_check(int argc, char **argv);
+int cli_gc(int argc, char **argv);
+
+/* The data-directory lock (storage's DATA/lock) for a subcommand: taken
+ * once, released at exit or by cli_data_unlock. When another berth process
+ * holds it, says so on stderr ("…in use by another berth process (pid N)",
+ * then "; " and hint when not NULL) and returns 2, the exit status; 0 when
+ * taken. */
+int cli_data_lock(const char *datadir, const char *hint);
+void cli_data_unlock(void);
 
 #endif

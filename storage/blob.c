@@ -1308,7 +1308,7 @@ walk_blob_dir(struct blob_store *bs, const char *sub, blob_entry_fn fn,
 	DIR *d;
 	int rc = 0;
 
-	snprintf(reldir, sizeof(reldir), "blobs/sha256/%s", sub);
+	snprintf(reldir, sizeof(reldir), "blobs/sha256/%.2s", sub);
 	if ((rc = walk_join(dir, sizeof(dir), bs->blobs, sub)) < 0)
 		return rc;
 	d = opendir(dir);

@@ -310,4 +310,129 @@ int meta_gcq_walk(struct meta *m, uint64_t until,
                   int (*fn)(const struct meta_gc_item *it, void *arg),
                   void *arg) __attribute__((warn_unused_result));
 
+/* ---- consistency check (`berth check`) ---- */
+
+/* What meta_check_run finds wrong in the index, and the fields of a
+ * problem each code fills in. */
+enum meta_check_code {
+	META_CHECK_ROW_CORRUPT = 1,   /* name: database, digest: the key in
+	                                 printable form; the row fails to
+	                                 decode */
+	META_CHECK_REFCOUNT,          /* kind, repo, digest: stored count got,
+	                                 recomputed count want */
+	META_CHECK_QUEUED_REFERENCED, /* kind, repo, digest: queue key at got
+	                                 while want references exist */
+	META_CHECK_DUE_STALE,         /* kind, repo, digest: gc_due got set in
+	                                 the row, want references, no queue
+	                                 key */
+	META_CHECK_NOT_QUEUED,        /* kind, repo, digest: no references,
+	                                 not queued (row's gc_due got) */
+	META_CHECK_QUEUE_DUE,         /* kind, repo, digest: a queue key at got
+	                                 where the row's gc_due is want */
+	META_CHECK_QUEUE_ORPHAN,      /* kind, repo, digest: a queue key at got
+	                                 for a row that does not exist */
+	META_CHECK_TAG_DANGLING,      /* repo, name: the tag, digest: its
+	                                 target, which has no row in repo */
+	META_CHECK_CHILD_MISSING,     /* kind: the child's, repo, digest: the
+	                                 manifest, name: the missing child */
+	META_CHECK_BODY_MISSING,      /* repo, digest: a manifest row without
+	                                 its body */
+	META_CHECK_BODY_ORPHAN,       /* digest: a body no repository holds */
+	META_CHECK_BODYREFS,          /* digest: stored bodyrefs got,
+	                                 repositories holding it want */
+	META_CHECK_CHILDREN_ORPHAN,   /* digest: children rows of a manifest
+	                                 no repository holds */
+	META_CHECK_LINK_TWIN,         /* repo, digest: links row without its
+	                                 blinks twin */
+	META_CHECK_BLINK_TWIN,        /* repo, digest: blinks row without its
+	                                 links twin */
+	META_CHECK_LINK_DANGLING,     /* repo, digest: a link to a blob that
+	                                 has no row */
+	META_CHECK_REFERRER_MISSING,  /* repo, digest: a manifest whose subject
+	                                 (name) has no referrers entry for it */
+	META_CHECK_REFERRER_STALE,    /* repo, digest: a referrers entry under
+	                                 subject name without such a
+	                                 manifest */
+};
+
+struct meta_check_problem {
+	enum meta_check_code code;
+	enum meta_gc_kind kind; /* where an item's kind applies, else 0 */
+	const char *repo;       /* "" when none */
+	const char *digest;
+	const char *name; /* "" when none */
+	uint64_t got, want;
+	int repairable; /* meta_check_repair fixes it */
+};
+
+/* Everything a check reports; any function may be NULL. The strings are
+ * valid during the call only. A non-zero return of blob, upload or intent
+ * ends the check, which returns that value. */
+typedef void (*meta_check_fn)(const struct meta_check_problem *p, void *arg);
+
+struct meta_check_cb {
+	meta_check_fn problem;
+	/* every blob row */
+	int (*blob)(const char *digest, uint64_t size, void *arg);
+	/* every upload session row */
+	int (*upload)(const char *uuid, const char *repo, uint64_t started,
+	              void *arg);
+	/* every intents row: a blob file a committed gc txn left to unlink;
+	 * has_row: the blob has a row (again) */
+	int (*intent)(const char *digest, uint64_t size, int has_row,
+	              void *arg);
+	void *arg;
+};
+
+struct meta_check_stats {
+	uint64_t blobs, manifests, tags, uploads, intents, queued;
+};
+
+/* Verifies every invariant of the index from scratch in ONE read txn: the
+ * reference counts recomputed by the rules at the top of this file; the
+ * queue against those counts and the rows' gc_due (every count-0 item
+ * queued exactly once at its gc_due, nothing else queued); tags point at
+ * manifest rows of their repository; manifests have their body and their
+ * children rows name existing blobs / manifests of the repository;
+ * bodyrefs equals the repositories holding a digest, and no body or
+ * children row outlives its last holder; links and blinks are twins and
+ * name existing blobs; referrers entries match manifest subjects. Problems
+ * and rows go to cb; *out (may be NULL) gets the counts. */
+int meta_check_run(struct meta *m, const struct meta_check_cb *cb,
+                   struct meta_check_stats *out)
+        __attribute__((warn_unused_result));
+
+struct meta_check_fix {
+	uint64_t due;               /* due time of items the repair queues */
+	const char *const *uploads; /* upload session rows to delete */
+	size_t n_uploads;
+	const char *const *intents; /* intents rows to delete */
+	size_t n_intents;
+};
+
+/* Finds the problems again and fixes every repairable one, in ONE write
+ * txn: counts set to the recomputed ones; the queue made to match them
+ * (count-0 items not queued are queued at fx->due, a wrong gc_due is set
+ * to the item's queue key, referenced items and keys without a row are
+ * dequeued); dangling tags, stale referrers entries, orphan bodies and
+ * children rows, links to missing blobs and blinks without twin deleted;
+ * missing blinks added; bodyrefs recounted. Deletes the listed upload and
+ * intent rows too. fn (may be NULL) gets every problem fixed, *fixed (may
+ * be NULL) their number; they are fixed only when this returns 0. */
+int meta_check_repair(struct meta *m, const struct meta_check_fix *fx,
+                      meta_check_fn fn, void *arg, uint64_t *fixed)
+        __attribute__((warn_unused_result));
+
+/* FOR TESTS ONLY (they damage the index on purpose): sets a blob's or a
+ * manifest's stored count and gc_due without touching the queue; puts a
+ * raw key/value into a database by name ("blobs", "gcq", "tags", …), or
+ * deletes the key when val is NULL. */
+int meta_debug_set_count(struct meta *m, enum meta_gc_kind kind,
+                         const char *repo, const char *digest,
+                         uint64_t refcount, uint64_t gc_due)
+        __attribute__((warn_unused_result));
+int meta_debug_put_raw(struct meta *m, const char *db, const void *key,
+                       size_t klen, const void *val, size_t vlen)
+        __attribute__((warn_unused_result));
+
 #endif

@@ -453,6 +453,154 @@ test_blob_remove(void **state)
 	assert_int_equal(blob_remove(fx->bs, digest), RC_BLOB_UNKNOWN);
 }
 
+/* ---- the data-directory lock ---- */
+
+static void
+test_data_lock(void **state)
+{
+	struct fx *fx = *state;
+	char path[PATH_MAX + 64], buf[32];
+	int fd = -1, fd2 = -1;
+	long pid = 0;
+
+	assert_int_equal(blob_data_lock_owner(fx->data, &pid), RC_NOT_FOUND);
+	assert_int_equal(blob_data_lock(fx->data, &fd), 0);
+	assert_true(fd >= 0);
+	snprintf(path, sizeof(path), "%s/lock", fx->data);
+	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	assert_file_is(path, buf, strlen(buf));
+	/* A second open file description is refused, as another process
+	 * would be (flock locks belong to the open file). */
+	assert_int_equal(blob_data_lock(fx->data, &fd2), RC_BUSY);
+	assert_int_equal(fd2, -1);
+	assert_int_equal(blob_data_lock_owner(fx->data, &pid), 0);
+	assert_int_equal(pid, (long)getpid());
+	blob_data_unlock(fd);
+	assert_int_equal(path_size(path), 0);
+	assert_int_equal(blob_data_lock_owner(fx->data, &pid), RC_NOT_FOUND);
+	assert_int_equal(blob_data_lock(fx->data, &fd2), 0);
+	blob_data_unlock(fd2);
+	blob_data_unlock(-1); /* fine */
+	assert_int_equal(blob_data_lock("/nonexistent/berth/data", &fd),
+	                 -ENOENT);
+}
+
+/* ---- walks and hashes ---- */
+
+struct seen {
+	char ids[8][80];
+	char odd[8][128];
+	int n, n_odd;
+	uint64_t size[8];
+	int regular[8];
+};
+
+static int
+seen_fn(const struct blob_entry *e, void *arg)
+{
+	struct seen *s = arg;
+
+	if (e->id == NULL) {
+		assert_true(s->n_odd < 8);
+		snprintf(s->odd[s->n_odd++], sizeof(s->odd[0]), "%s", e->path);
+		return 0;
+	}
+	assert_true(s->n < 8);
+	snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s", e->id);
+	s->size[s->n] = e->size;
+	s->regular[s->n] = e->regular;
+	assert_true(e->mtime > 0);
+	s->n++;
+	return 0;
+}
+
+static int
+stop_fn(const struct blob_entry *e, void *arg)
+{
+	(*(int *)arg)++;
+	return 42;
+}
+
+static void
+test_files_walk(void **state)
+{
+	struct fx *fx = *state;
+	char d1[DIGEST_BUF], path[PATH_MAX + 128], uuid[BLOB_UUID_BUF];
+	struct seen s;
+	int calls = 0, fd;
+
+	memset(&s, 0, sizeof(s));
+	put_blob(fx->bs, "walk me", 7, d1);
+	/* Not berth's: a stray file, a file in the wrong directory, a
+	 * directory where a blob belongs. */
+	snprintf(path, sizeof(path), "%s/blobs/sha256/stray", fx->data);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%.2s/%s.tmp", fx->data,
+	         d1 + 7, d1 + 7);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/00", fx->data);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/00/%064d", fx->data, 0);
+	assert_int_equal(mkdir(path, 0755), 0);
+
+	assert_int_equal(blob_files_walk(fx->bs, seen_fn, &s), 0);
+	assert_int_equal(s.n_odd, 2);
+	assert_int_equal(s.n, 2);
+	for (int i = 0; i < s.n; i++) {
+		if (strcmp(s.ids[i], d1) == 0) {
+			assert_int_equal(s.size[i], 7);
+			assert_true(s.regular[i]);
+		} else {
+			assert_string_equal(s.ids[i] + 7,
+			                    path + strlen(path) - 64);
+			assert_false(s.regular[i]);
+		}
+	}
+	assert_true(strcmp(s.odd[0], "blobs/sha256/stray") == 0 ||
+	            strcmp(s.odd[1], "blobs/sha256/stray") == 0);
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(blob_upload_create(fx->bs, uuid), 0);
+	snprintf(path, sizeof(path), "%s/uploads/not-a-uuid", fx->data);
+	fd = open(path, O_CREAT | O_WRONLY, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(blob_uploads_walk(fx->bs, seen_fn, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.ids[0], uuid);
+	assert_int_equal(s.n_odd, 1);
+	assert_string_equal(s.odd[0], "uploads/not-a-uuid");
+
+	/* A callback's non-zero return stops the walk and is returned. */
+	assert_int_equal(blob_uploads_walk(fx->bs, stop_fn, &calls), 42);
+	assert_int_equal(calls, 1);
+}
+
+static void
+test_file_hash(void **state)
+{
+	struct fx *fx = *state;
+	char d1[DIGEST_BUF], got[DIGEST_BUF], path[PATH_MAX + 128];
+	int fd;
+
+	put_blob(fx->bs, "hash me", 7, d1);
+	assert_int_equal(blob_file_hash(fx->bs, d1, got), 0);
+	assert_string_equal(got, d1);
+	final_path(fx, d1, path, sizeof(path));
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "H", 1, 0), 1);
+	close(fd);
+	assert_int_equal(blob_file_hash(fx->bs, d1, got), 0);
+	assert_string_not_equal(got, d1);
+	assert_int_equal(blob_remove(fx->bs, d1), 0);
+	assert_int_equal(blob_file_hash(fx->bs, d1, got), RC_BLOB_UNKNOWN);
+}
+
 int
 main(void)
 {
@@ -471,6 +619,9 @@ main(void)
 	        T(test_bad_digest),
 	        T(test_upload_delete),
 	        T(test_blob_remove),
+	        T(test_data_lock),
+	        T(test_files_walk),
+	        T(test_file_hash),
 #undef T
 	};
 
