@@ -297,6 +297,13 @@ problem_text(const struct meta_check_problem *q, char *buf, size_t len)
 	}
 }
 
+/* The suffix of a problem the repair leaves, in a repair's output. */
+static const char *
+stays(const struct pass *p)
+{
+	return p->o->repair ? " (cannot be repaired)" : "";
+}
+
 static void
 on_problem(const struct meta_check_problem *q, void *arg)
 {
@@ -304,8 +311,7 @@ on_problem(const struct meta_check_problem *q, void *arg)
 	char line[1024];
 
 	problem_text(q, line, sizeof(line));
-	emit(p, GC_CHECK_PROBLEM, "%s%s", line,
-	     q->repairable || !p->o->repair ? "" : " (cannot be repaired)");
+	emit(p, GC_CHECK_PROBLEM, "%s%s", line, q->repairable ? "" : stays(p));
 }
 
 static int
@@ -316,17 +322,17 @@ on_blob_row(const char *digest, uint64_t size, void *arg)
 
 	if (f == NULL) {
 		emit(p, GC_CHECK_PROBLEM, "blob %s : file missing%s", digest,
-		     p->o->repair ? " (cannot be repaired)" : "");
+		     stays(p));
 		return 0;
 	}
 	f->seen = 1;
 	if (!f->regular)
-		emit(p, GC_CHECK_PROBLEM, "blob %s : not a regular file",
-		     digest);
+		emit(p, GC_CHECK_PROBLEM, "blob %s : not a regular file%s",
+		     digest, stays(p));
 	else if (f->size != size)
 		emit(p, GC_CHECK_PROBLEM,
-		     "blob %s : file size %" PRIu64 ", expected %" PRIu64,
-		     digest, f->size, size);
+		     "blob %s : file size %" PRIu64 ", expected %" PRIu64 "%s",
+		     digest, f->size, size, stays(p));
 	else if (p->o->deep && !p->quiet)
 		return ids_add(&p->hash, digest);
 	return 0;
@@ -421,8 +427,8 @@ deep_hash(struct pass *p)
 		if (rc == 0)
 			emit(p, GC_CHECK_PROBLEM,
 			     "blob %s : content does not match its digest "
-			     "(hashes to %s)",
-			     p->hash.v[i], got);
+			     "(hashes to %s)%s",
+			     p->hash.v[i], got, stays(p));
 		else
 			emit(p, GC_CHECK_PROBLEM, "blob %s : cannot read: %s",
 			     p->hash.v[i], rc_str(rc));

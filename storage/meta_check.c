@@ -234,14 +234,43 @@ fixes_free(struct ck *c)
 	c->nfix = c->capfix = 0;
 }
 
+/* Whether the repair fixes a problem. */
+static int
+code_repairable(enum meta_check_code code)
+{
+	switch (code) {
+	case META_CHECK_ROW_CORRUPT:
+	case META_CHECK_CHILD_MISSING:
+	case META_CHECK_BODY_MISSING:
+	case META_CHECK_REFERRER_MISSING: return 0;
+	default: return 1;
+	}
+}
+
+/* Whether a problem is one of an item's own (its count, its gc_due, its
+ * queue keys), fixed through item.fix rather than a fix record. */
+static int
+code_of_item(enum meta_check_code code)
+{
+	switch (code) {
+	case META_CHECK_REFCOUNT:
+	case META_CHECK_QUEUED_REFERENCED:
+	case META_CHECK_DUE_STALE:
+	case META_CHECK_NOT_QUEUED:
+	case META_CHECK_QUEUE_DUE: return 1;
+	default: return 0;
+	}
+}
+
 /* Reports a problem: to the check's callback, or (repair) records its fix
  * when it has one. An item's own problems are fixed through item.fix,
  * which the caller sets. */
 static void
 report(struct ck *c, enum meta_check_code code, enum meta_gc_kind kind,
        const char *repo, const char *digest, const char *name, uint64_t got,
-       uint64_t want, int repairable, int item_own)
+       uint64_t want)
 {
+	int repairable = code_repairable(code);
 	struct meta_check_problem p = {code,
 	                               kind,
 	                               repo != NULL ? repo : "",
@@ -258,7 +287,7 @@ report(struct ck *c, enum meta_check_code code, enum meta_gc_kind kind,
 	}
 	if (!repairable)
 		return;
-	if (!item_own && fix_add(c, &p) != 0) {
+	if (!code_of_item(code) && fix_add(c, &p) != 0) {
 		meta_txn_fail(c->t, -ENOMEM);
 		return;
 	}
@@ -290,7 +319,7 @@ corrupt(struct ck *c, const char *db, const MDB_val *k)
 	char key[NAME_BUF];
 
 	key_print(k, key, sizeof(key));
-	report(c, META_CHECK_ROW_CORRUPT, 0, NULL, key, db, 0, 0, 0, 0);
+	report(c, META_CHECK_ROW_CORRUPT, 0, NULL, key, db, 0, 0);
 }
 
 /* Copies a whole key (one string) into out; 0 when it does not fit or
@@ -477,7 +506,7 @@ walk_manifests(struct ck *c)
 		meta_key_of(&k, digest, NULL);
 		if (!has_key(c, c->t->m->bodies, &k))
 			report(c, META_CHECK_BODY_MISSING, 0, repo, digest,
-			       NULL, 0, 0, 0, 0);
+			       NULL, 0, 0);
 	}
 	meta_scan_close(&s);
 }
@@ -514,7 +543,7 @@ count_manifest(struct ck *c, struct item *m)
 			report(c, META_CHECK_CHILD_MISSING,
 			       kind == CHILD_BLOB ? META_GC_BLOB
 			                          : META_GC_MANIFEST,
-			       m->repo, m->digest, child, 0, 0, 0, 0);
+			       m->repo, m->digest, child, 0, 0);
 	}
 	meta_scan_close(&s);
 	if (m->subject[0] == '\0')
@@ -524,7 +553,7 @@ count_manifest(struct ck *c, struct item *m)
 	meta_key_of(&k, m->repo, m->subject, m->digest, NULL);
 	if (!has_key(c, c->t->m->referrers, &k))
 		report(c, META_CHECK_REFERRER_MISSING, 0, m->repo, m->digest,
-		       m->subject, 0, 0, 0, 0);
+		       m->subject, 0, 0);
 }
 
 /* In key order, so that problems come out sorted. */
@@ -575,7 +604,7 @@ walk_tags(struct ck *c)
 			it->want++;
 		else
 			report(c, META_CHECK_TAG_DANGLING, 0, repo, r.digest,
-			       tag, 0, 0, 1, 0);
+			       tag, 0, 0);
 	}
 	meta_scan_close(&s);
 }
@@ -602,7 +631,7 @@ walk_queue(struct ck *c)
 			it = item_find(&c->tb, IT_MANIFEST, q.repo, q.digest);
 		if (it == NULL) {
 			report(c, META_CHECK_QUEUE_ORPHAN, q.kind, q.repo,
-			       q.digest, NULL, q.due, 0, 1, 0);
+			       q.digest, NULL, q.due, 0);
 			continue;
 		}
 		if (it->nq == it->capq) {
@@ -645,7 +674,7 @@ walk_bodyrefs(struct ck *c)
 			it->stored = n;
 		} else {
 			report(c, META_CHECK_BODYREFS, 0, NULL, digest, NULL, n,
-			       0, 1, 0);
+			       0);
 		}
 	}
 	meta_scan_close(&s);
@@ -667,7 +696,7 @@ walk_bodies(struct ck *c)
 		}
 		if (item_find(&c->tb, IT_BODY, NULL, digest) == NULL)
 			report(c, META_CHECK_BODY_ORPHAN, 0, NULL, digest, NULL,
-			       0, 0, 1, 0);
+			       0, 0);
 	}
 	meta_scan_close(&s);
 }
@@ -693,7 +722,7 @@ walk_children(struct ck *c)
 			continue;
 		memcpy(last, parent, sizeof(last));
 		report(c, META_CHECK_CHILDREN_ORPHAN, 0, NULL, parent, NULL, 0,
-		       0, 1, 0);
+		       0);
 	}
 	meta_scan_close(&s);
 }
@@ -715,13 +744,13 @@ walk_links(struct ck *c)
 		}
 		if (item_find(&c->tb, IT_BLOB, NULL, digest) == NULL) {
 			report(c, META_CHECK_LINK_DANGLING, 0, repo, digest,
-			       NULL, 0, 0, 1, 0);
+			       NULL, 0, 0);
 			continue;
 		}
 		meta_key_of(&k, digest, repo, NULL);
 		if (!has_key(c, c->t->m->blinks, &k))
 			report(c, META_CHECK_LINK_TWIN, 0, repo, digest, NULL,
-			       0, 0, 1, 0);
+			       0, 0);
 	}
 	meta_scan_close(&s);
 
@@ -735,7 +764,7 @@ walk_links(struct ck *c)
 		meta_key_of(&k, repo, digest, NULL);
 		if (!has_key(c, c->t->m->links, &k))
 			report(c, META_CHECK_BLINK_TWIN, 0, repo, digest, NULL,
-			       0, 0, 1, 0);
+			       0, 0);
 	}
 	meta_scan_close(&s);
 }
@@ -759,7 +788,7 @@ walk_referrers(struct ck *c)
 		it = item_find(&c->tb, IT_MANIFEST, repo, digest);
 		if (it == NULL || strcmp(it->subject, subject) != 0)
 			report(c, META_CHECK_REFERRER_STALE, 0, repo, digest,
-			       subject, 0, 0, 1, 0);
+			       subject, 0, 0);
 	}
 	meta_scan_close(&s);
 }
@@ -851,29 +880,28 @@ item_eval(struct ck *c, struct item *it)
 	if (it->type == IT_BODY) {
 		if (!it->has_refs || it->stored != it->want)
 			report(c, META_CHECK_BODYREFS, 0, NULL, it->digest,
-			       NULL, it->has_refs ? it->stored : 0, it->want, 1,
-			       0);
+			       NULL, it->has_refs ? it->stored : 0, it->want);
 		return;
 	}
 	if (it->stored != it->want)
 		report(c, META_CHECK_REFCOUNT, kind, repo, it->digest, NULL,
-		       it->stored, it->want, 1, 1);
+		       it->stored, it->want);
 	if (it->want > 0) {
 		if (it->nq > 0)
 			report(c, META_CHECK_QUEUED_REFERENCED, kind, repo,
-			       it->digest, NULL, it->dues[0], it->want, 1, 1);
+			       it->digest, NULL, it->dues[0], it->want);
 		else if (it->gc_due != 0)
 			report(c, META_CHECK_DUE_STALE, kind, repo, it->digest,
-			       NULL, it->gc_due, it->want, 1, 1);
+			       NULL, it->gc_due, it->want);
 	} else if (it->nq == 0) {
 		report(c, META_CHECK_NOT_QUEUED, kind, repo, it->digest, NULL,
-		       it->gc_due, 0, 1, 1);
+		       it->gc_due, 0);
 	} else {
 		for (size_t i = 0; i < it->nq; i++)
 			if (it->dues[i] != it->gc_due)
 				report(c, META_CHECK_QUEUE_DUE, kind, repo,
 				       it->digest, NULL, it->dues[i],
-				       it->gc_due, 1, 1);
+				       it->gc_due);
 	}
 	if (c->repair && (size_t)c->fixed != before)
 		it->fix = 1;

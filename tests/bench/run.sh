@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks berth against CNCF distribution (Debian's docker-registry) and
 # nginx serving the same bytes as static files (the ceiling), side by side on
-# 127.0.0.1. Usage: tests/bench/run.sh BUILD_DIR   (e.g. build/release)
+# 127.0.0.1, then garbage collection (tests/bench/gc.sh) against
+# distribution's offline collector. Usage: tests/bench/run.sh BUILD_DIR [PART]
+# (e.g. build/release; PART: all (default), main (without the gc part), gc
+# (only the gc part)).
 #
 # Knobs (environment): BENCH_SECONDS (10) per load run, BENCH_CONNS (64),
 # BENCH_THREADS (2) loadgen threads, BENCH_ROUNDS (2) alternations per phase,
@@ -16,6 +19,8 @@
 set -euo pipefail
 
 BUILD=${1:-build/release}
+PART=${2:-all} # all | main (no gc part) | gc (only the gc part)
+case $PART in all | main | gc) ;; *) echo "usage: $0 BUILD_DIR [all|main|gc]" >&2; exit 2 ;; esac
 SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-2}
@@ -282,6 +287,35 @@ push_manifest() { # TARGET FILE REFERENCE
 	[ "$code" = 201 ] || { log "$1: manifest PUT answered $code"; return 1; }
 }
 
+kv() { # LINE KEY
+	awk -v k="$2" '{ for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) { print a[2]; exit } } }' <<<"$1"
+}
+fmt() { # NUMBER DECIMALS
+	[ -n "$1" ] && awk -v x="$1" -v d="$2" 'BEGIN{printf "%.*f", d, x}' || echo "—"
+}
+ratio() { # A B
+	if [ -n "$1" ] && [ -n "$2" ] && awk -v b="$2" 'BEGIN{exit !(b > 0)}'; then
+		awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'
+	else echo "—"; fi
+}
+
+# The garbage-collection benchmarks (tests/bench/gc.sh) need none of the
+# servers or content below: "gc" runs only them, into a report of its own.
+if [ "$PART" = gc ]; then
+	# shellcheck source=tests/bench/gc.sh
+	. "$(dirname "$0")/gc.sh"
+	mkdir -p "$(dirname "$OUT")"
+	# Not in a pipeline: the servers it starts must be this shell's, for
+	# the cleanup trap.
+	gc_main >"$W/gc-report.md"
+	{
+		echo "# berth benchmark (garbage collection only)"
+		cat "$W/gc-report.md"
+	} | tee "$OUT"
+	log "results written to $OUT"
+	exit 0
+fi
+
 # ---------------------------------------------------------------- content
 C=$W/content
 log "generating content in $W"
@@ -540,17 +574,6 @@ best() { # PHASE TARGET KEY max|min|median: the run with that value of KEY
 	  }
 	  print line }' "$RES"
 }
-kv() { # LINE KEY
-	awk -v k="$2" '{ for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) { print a[2]; exit } } }' <<<"$1"
-}
-fmt() { # NUMBER DECIMALS
-	[ -n "$1" ] && awk -v x="$1" -v d="$2" 'BEGIN{printf "%.*f", d, x}' || echo "—"
-}
-ratio() { # A B
-	if [ -n "$1" ] && [ -n "$2" ] && awk -v b="$2" 'BEGIN{exit !(b > 0)}'; then
-		awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a / b}'
-	else echo "—"; fi
-}
 
 # metric PHASE KEY max|min TARGET: a derived value from the best run.
 declare -A VAL
@@ -710,4 +733,13 @@ checks() {
 
 mkdir -p "$(dirname "$OUT")"
 report | tee "$OUT"
+# The gc part runs after the others, with their servers stopped.
+if [ "$PART" = all ]; then
+	for t in "${!MAINPID[@]}"; do kill -TERM "${MAINPID[$t]}" 2>/dev/null || true; done
+	for t in "${!MAINPID[@]}"; do wait "${MAINPID[$t]}" 2>/dev/null || true; unset "MAINPID[$t]"; done
+	# shellcheck source=tests/bench/gc.sh
+	. "$(dirname "$0")/gc.sh"
+	gc_main >"$W/gc-report.md"
+	tee -a "$OUT" <"$W/gc-report.md"
+fi
 log "results written to $OUT"

@@ -539,14 +539,14 @@ if [ -z "$badfiles" ]; then ok "every blob file's bytes match its name"; else fa
 # ---- stop the server (sanitizer reports, 5xx of the checks above), then
 # the offline check of the index against the files
 finish
-out=$("$BERTH_BIN" check --data "$T/data" 2>&1)
+out=$("$BERTH_BIN" check --deep --data "$T/data" 2>&1)
 rc=$?
 if [ "$rc" = 2 ] && [[ $out == *"unknown command"* ]]; then
-	echo "skip berth check --data after the race (no 'berth check' in this build)"
+	echo "skip berth check after the race (no 'berth check' in this build)"
 elif [ "$rc" = 0 ]; then
-	ok "berth check --data finds the data clean after the race"
+	ok "berth check --deep --data finds the data clean after the race"
 else
-	fail "berth check --data after the race exits $rc: $(printf '%s' "$out" | head -5 | tr '\n' ';')"
+	fail "berth check --deep --data after the race exits $rc: $(printf '%s' "$out" | head -5 | tr '\n' ';')"
 fi
 if grep -q 'Sanitizer\|runtime error:' <<<"$out"; then
 	fail "no sanitizer report from berth check: $(grep -m3 'Sanitizer\|runtime error:' <<<"$out" | tr '\n' ';')"

@@ -503,7 +503,7 @@ test_flush_and_small_batches(void **state)
 	struct gc_report r;
 	uint64_t size;
 	size_t flushed = 0;
-	char s[16];
+	char s[32];
 
 	gc_close(x->g);
 	OK(gc_open(x->base.m, x->bs, &o, &x->g));
