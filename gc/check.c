@@ -291,6 +291,12 @@ problem_text(const struct meta_check_problem *q, char *buf, size_t len)
 		         "that subject",
 		         q->repo, q->name, q->digest);
 		break;
+	case META_CHECK_BLOB_BYTES:
+		snprintf(buf, len,
+		         "storage total : %" PRIu64 " blob bytes recorded, "
+		         "%" PRIu64 " in the blob rows",
+		         q->got, q->want);
+		break;
 	default:
 		snprintf(buf, len, "%s : unknown problem %d", it, (int)q->code);
 		break;

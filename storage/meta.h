@@ -353,6 +353,8 @@ enum meta_check_code {
 	META_CHECK_REFERRER_STALE,    /* repo, digest: a referrers entry under
 	                                 subject name without such a
 	                                 manifest */
+	META_CHECK_BLOB_BYTES,        /* the running total of blob bytes got,
+	                                 the sum of the blob rows want */
 };
 
 struct meta_check_problem {

@@ -188,6 +188,7 @@ struct ck {
 	uint64_t fixed;
 	struct fix *fixes;
 	size_t nfix, capfix;
+	uint64_t bytes; /* sum of the blob rows' sizes */
 };
 
 static int
@@ -466,6 +467,7 @@ walk_blobs(struct ck *c)
 		it->stored = r.refcount;
 		it->gc_due = r.gc_due;
 		c->st.blobs++;
+		c->bytes += r.size;
 		if (c->cb != NULL && c->cb->blob != NULL)
 			cb_result(c, c->cb->blob(digest, r.size, c->cb->arg));
 	}
@@ -947,6 +949,9 @@ analyze(struct ck *c)
 	walk_uploads_intents(c);
 	if (c->t->rc == 0)
 		eval_items(c);
+	if (c->t->rc == 0 && meta_bytes_get(c->t) != c->bytes)
+		report(c, META_CHECK_BLOB_BYTES, 0, NULL, "", NULL,
+		       meta_bytes_get(c->t), c->bytes);
 }
 
 int
@@ -1055,6 +1060,7 @@ fix_apply(struct ck *c, const struct fix *f)
 		meta_key_of(&k, f->repo, f->name, f->digest, NULL);
 		meta_txn_del(t, m->referrers, &k);
 		break;
+	case META_CHECK_BLOB_BYTES: meta_bytes_rebuild(t); break;
 	default: break; /* item problems: item_apply */
 	}
 }
@@ -1146,6 +1152,7 @@ meta_debug_put_raw(struct meta *m, const char *db, const void *key, size_t klen,
 	        {"gcq", offsetof(struct meta, gcq)},
 	        {"blinks", offsetof(struct meta, blinks)},
 	        {"intents", offsetof(struct meta, intents)},
+	        {"meta", offsetof(struct meta, info)},
 	};
 	struct txn t;
 	struct key k;

@@ -56,8 +56,8 @@ batch_add(struct txn *t, struct meta_gc_batch *b, enum meta_gc_kind kind,
 
 /* ---- the running total of blob bytes (in the "meta" database) ---- */
 
-static uint64_t
-bytes_get(struct txn *t)
+uint64_t
+meta_bytes_get(struct txn *t)
 {
 	struct key k;
 	struct dec d;
@@ -79,7 +79,7 @@ meta_bytes_add(struct txn *t, uint64_t add, uint64_t sub)
 {
 	struct key k;
 	struct enc e;
-	uint64_t n = bytes_get(t) + add;
+	uint64_t n = meta_bytes_get(t) + add;
 
 	n = n > sub ? n - sub : 0;
 	meta_key_of(&k, "blob_bytes", NULL);
@@ -443,7 +443,7 @@ meta_gc_state_get(struct meta *m, uint64_t now, struct meta_gc_state *out)
 		st.manifests = ms.ms_entries;
 	if (rc != MDB_SUCCESS)
 		meta_txn_fail(&t, meta_rc(rc));
-	st.blob_bytes = bytes_get(&t);
+	st.blob_bytes = meta_bytes_get(&t);
 	/* Due entries come first: count them up to the first one that is
 	 * not (a run leaves none due, so this walk is short). */
 	if (t.rc == 0 &&

@@ -232,6 +232,7 @@ uint64_t meta_due_from(const struct meta *m, uint64_t now, uint64_t last);
 int meta_gcq_decode(const MDB_val *k, struct meta_gc_item *it);
 /* The running total of blob bytes: add and subtract; recount all. */
 void meta_bytes_add(struct txn *t, uint64_t add, uint64_t sub);
+uint64_t meta_bytes_get(struct txn *t);
 void meta_bytes_rebuild(struct txn *t);
 
 /* strdup that returns NULL on NULL. */

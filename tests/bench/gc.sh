@@ -34,20 +34,25 @@ gc_raw() { echo "$*" >>"$GC_RES"; log "gc: $*"; }
 
 # gc_start_berth DATA: berth on DATA with a 1 s grace, then 1.2 s so that
 # every item's read-at-start time is past the grace.
+# A port free_port found may be taken before the server binds it (other
+# programs' outgoing connections use the same range): three tries.
 gc_start_berth() {
-	local port
-	port=$(free_port) || return 1
-	ADDR[gc_berth]=127.0.0.1:$port
-	"$BERTH_BIN" serve --listen "${ADDR[gc_berth]}" --data "$1" \
-		--gc-grace 1 --access-log off >>"$W/gc_berth.log" 2>&1 &
-	MAINPID[gc_berth]=$!
-	PIDS[gc_berth]=$!
-	if ! wait_http gc_berth; then
-		log "gc: berth did not start: $(tail -n 3 "$W/gc_berth.log" | tr '\n' ' ')"
+	local port try
+	for try in 1 2 3; do
+		port=$(free_port) || return 1
+		ADDR[gc_berth]=127.0.0.1:$port
+		"$BERTH_BIN" serve --listen "${ADDR[gc_berth]}" --data "$1" \
+			--gc-grace 1 --access-log off >>"$W/gc_berth.log" 2>&1 &
+		MAINPID[gc_berth]=$!
+		PIDS[gc_berth]=$!
+		if wait_http gc_berth; then
+			sleep 1.2
+			return 0
+		fi
+		log "gc: berth did not start (try $try): $(tail -n 3 "$W/gc_berth.log" | tr '\n' ' ')"
 		gc_stop gc_berth
-		return 1
-	fi
-	sleep 1.2
+	done
+	return 1
 }
 
 gc_stop() { # TARGET
@@ -218,14 +223,19 @@ gc_dist_config() { # ROOT ADDR FILE
 }
 
 gc_start_dist() { # ROOT
-	local port
-	port=$(free_port) || return 1
-	ADDR[gc_dist]=127.0.0.1:$port
-	gc_dist_config "$1" "${ADDR[gc_dist]}" "$W/gc-dist-serve.yml"
-	"$DIST_BIN" serve "$W/gc-dist-serve.yml" >>"$W/gc_dist.log" 2>&1 &
-	MAINPID[gc_dist]=$!
-	PIDS[gc_dist]=$!
-	wait_http gc_dist || { gc_stop gc_dist; return 1; }
+	local port try
+	for try in 1 2 3; do
+		port=$(free_port) || return 1
+		ADDR[gc_dist]=127.0.0.1:$port
+		gc_dist_config "$1" "${ADDR[gc_dist]}" "$W/gc-dist-serve.yml"
+		"$DIST_BIN" serve "$W/gc-dist-serve.yml" >>"$W/gc_dist.log" 2>&1 &
+		MAINPID[gc_dist]=$!
+		PIDS[gc_dist]=$!
+		wait_http gc_dist && return 0
+		log "gc: distribution did not start (try $try): $(tail -n 3 "$W/gc_dist.log" | tr '\n' ' ')"
+		gc_stop gc_dist
+	done
+	return 1
 }
 
 # Paths of ROOT's files with digests, two-hex directories and tag names
@@ -306,7 +316,7 @@ gc_phase_dist() {
 	# and the untagged images are there before the collection.
 	gc_start_dist "$root" || { gc_note "dist: distribution did not start on the filled root"; return 1; }
 	gc_start_berth "$d" || { gc_stop gc_dist; return 1; }
-	for t in "bench/r1/manifests/t1" "bench/r$(((total - 1) % 100))/manifests/t$((GC_DIST_LIVE - 1))"; do
+	for t in "bench/r1/manifests/t1" "bench/r$(((GC_DIST_LIVE - 1) % 100))/manifests/t$((GC_DIST_LIVE - 1))"; do
 		got=$(curl -sS -m 30 -H "$ACCEPT" "http://${ADDR[gc_dist]}/v2/$t" | sha256sum | cut -d' ' -f1)
 		want=$(curl -sS -m 30 -H "$ACCEPT" "http://${ADDR[gc_berth]}/v2/$t" | sha256sum | cut -d' ' -f1)
 		[ "$got" = "$want" ] || gc_note "dist: $t differs between distribution and berth"

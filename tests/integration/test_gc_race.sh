@@ -22,8 +22,9 @@
 #
 # GC_RACE_SECONDS (30) is the load time; GC_RACE_WRITERS (4),
 # GC_RACE_READERS (2); GC_RACE_KEEP=DIR keeps the step logs, the merged log,
-# the findings and the server log there. Every loop stops at the deadline or after a bounded
-# number of iterations, every request after 1 s (curl --max-time).
+# the findings and the server log there. Every loop stops at the deadline or
+# after a bounded number of iterations, every request after 1 s (curl
+# --max-time).
 . "$(dirname "$0")/api_lib.sh"
 export LC_ALL=C # EPOCHREALTIME with a '.', awk numbers
 
@@ -97,13 +98,15 @@ done
 
 # ---- client steps. Each worker writes one line per request to its own log:
 #  start end worker op repo ref code digest since check curl_rc
+# start and end are $EPOCHREALTIME (the clock of date +%s.%N), on purpose
+# the wall clock: berth's grace is counted in time(2) seconds.
 # op: bhead bput bmount bputs bget (ref = blob digest), mput mget mhead
 # (ref = tag or digest, digest = the manifest's), tdel mdel tlist, gc and
 # gcdel (the collector; gcdel: repo, ref = digest, digest = kind).
 START=$EPOCHREALTIME
 DEADLINE=$(awk -v s="$START" -v n="$SECS" 'BEGIN { printf "%.6f", s + n }')
 
-# now_before DEADLINE: true while the clock is before it (pure bash).
+# before_deadline: true while the clock is before DEADLINE (pure bash).
 before_deadline() {
 	local n=${EPOCHREALTIME/./} d=${DEADLINE/./}
 	[ "$n" -lt "$d" ]
@@ -224,8 +227,6 @@ push_image() {
 	[ "$CODE" = 201 ]
 }
 
-rand_repo() { echo "${REPOS[RANDOM % ${#REPOS[@]}]}"; }
-
 writer() {
 	W=w$1 WD=$T/$W LOG=$T/logs/$W.log
 	mkdir -p "$WD"
@@ -254,7 +255,6 @@ writer() {
 			t=${TAGS[RANDOM % ${#TAGS[@]}]}
 			cstep -o /dev/null -X DELETE "$URL/v2/$r/manifests/$t"
 			logstep tdel "$r" "$t"
-			[ "$CODE" = 202 ] && [ -z "$del_r" ] && { del_r=$r del_i=$i del_t=$t; }
 		elif [ "$op" -lt 85 ]; then # delete a manifest by digest
 			d=${IMG_MAN[i]}
 			if ((RANDOM % 2)) && list_tags "$r"; then
@@ -263,7 +263,7 @@ writer() {
 			fi
 			cstep -o /dev/null -X DELETE "$URL/v2/$r/manifests/$d"
 			logstep mdel "$r" "$d" "$d"
-			[ "$CODE" = 202 ] && { del_r=$r del_i=$i del_t=$t; }
+			[ "$CODE" = 202 ] && { del_r=$r del_i=$i del_t=$t; } # pushed again later
 		else # push a deleted image again, same content
 			if [ -n "$del_r" ]; then
 				push_image "$del_r" "$del_i" "$del_t"
@@ -351,6 +351,11 @@ if [ -n "$stuck" ]; then fail "every worker stopped within 30 s of the deadline 
 
 # ---- analysis of the merged logs
 sort -n -k1,1 "$T"/logs/*.log >"$T/all.log"
+# Accesses (successful steps) are kept per key: "B digest" (a blob, in any
+# repository), "L repo digest" (a blob in that repository), "M repo@digest"
+# (a manifest), "T repo:tag" (a tag, by its pushes); explicit deletes (202)
+# per "T repo:tag" and "M repo@digest". Lines are sorted by start time, so
+# the k-th access of a key starts no earlier than the (k-1)-th.
 awk -v G="$GRACE" -v out="$T/findings" -v sum="$T/summary" '
 # The latest access (by start) of key that ended by t; sets AS, AE.
 function last_before(key, t,    k) {
@@ -359,7 +364,7 @@ function last_before(key, t,    k) {
 	return 0
 }
 function acc(key, s, e,    k) { k = ++NACC[key]; ACS[key, k] = s; ACE[key, k] = e }
-# 1 when a delete in dlist[key] may have committed in [from, to].
+# 1 when an explicit delete of key may have committed in [from, to].
 function deleted_in(key, from, to,    k) {
 	for (k = 1; k <= ND[key]; k++)
 		if (DE[key, k] >= from && DS[key, k] <= to) return 1

@@ -369,6 +369,23 @@ test_blob_count(void **state)
 	free_out(x);
 }
 
+/* The running total of blob bytes (metrics) against the blob rows. */
+static void
+test_blob_bytes(void **state)
+{
+	struct cfx *x = *state;
+	unsigned char v[8];
+
+	u64le(v, 12345);
+	raw(x, "meta", "blob_bytes", 10, v, sizeof(v));
+	assert_int_equal(run(x, 0, 0), 1);
+	HAS(x, 'P', "storage total : 12345 blob bytes recorded");
+	assert_int_equal(run(x, 1, 0), 0);
+	assert_int_equal(x->r.repaired, 1);
+	expect_clean(x);
+	free_out(x);
+}
+
 static void
 test_manifest_count(void **state)
 {
@@ -689,6 +706,7 @@ main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	        T(test_clean),
 	        T(test_blob_count),
+	        T(test_blob_bytes),
 	        T(test_manifest_count),
 	        T(test_missing_file),
 	        T(test_wrong_size),
