@@ -712,12 +712,9 @@ meta_due(const struct meta *m, uint64_t now)
 }
 
 uint64_t
-meta_due_from(const struct meta *m, uint64_t now, uint64_t last)
+meta_free_after(const struct meta *m, uint64_t last)
 {
-	uint64_t due = last > UINT64_MAX - m->grace ? UINT64_MAX
-	                                            : last + m->grace;
-
-	return due > now ? due : now;
+	return last > UINT64_MAX - m->grace ? UINT64_MAX : last + m->grace;
 }
 
 uint64_t
@@ -782,9 +779,8 @@ count_apply(struct txn *t, enum meta_gc_kind kind, const char *digest,
 		/* Due when the grace since its last access is over: an image
 		 * nobody read for the grace period goes in the run that takes
 		 * its manifest, one read within it keeps it. */
-		*gc_due = meta_due_from(
-		        t->m, now,
-		        meta_item_last(t->m, kind, repo, digest, touched));
+		*gc_due = meta_free_after(
+		        t->m, meta_item_last(t->m, kind, repo, digest, touched));
 		meta_gcq_add(t, kind, digest, repo, *gc_due);
 	} else if (*count > 0 && *gc_due != 0) {
 		meta_gcq_remove(t, kind, digest, repo, *gc_due);

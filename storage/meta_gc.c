@@ -192,8 +192,8 @@ item_process(struct txn *t, const struct meta_gc_item *it, uint64_t now,
 		}
 		last = meta_item_last(m, META_GC_BLOB, NULL, it->digest,
 		                      r.touched);
-		due = meta_due_from(m, now, last);
-		if (due > now) {
+		due = meta_free_after(m, last);
+		if (due >= now) {
 			requeue(t, it, &r.gc_due, due);
 			meta_blob_row_put(t, it->digest, &r);
 			b->requeued++;
@@ -216,8 +216,8 @@ item_process(struct txn *t, const struct meta_gc_item *it, uint64_t now,
 		}
 		last = meta_item_last(m, META_GC_MANIFEST, it->repo,
 		                      it->digest, r.touched);
-		due = meta_due_from(m, now, last);
-		if (due > now) {
+		due = meta_free_after(m, last);
+		if (due >= now) {
 			requeue(t, it, &r.gc_due, due);
 			meta_manifest_row_put(t, it->repo, it->digest, &r);
 			b->requeued++;
@@ -259,8 +259,8 @@ due_entries(struct txn *t, uint64_t now, struct meta_gc_item *out, size_t max)
 			meta_txn_fail(t, rc);
 			break;
 		}
-		if (out[n].due > now)
-			break;
+		if (out[n].due >= now)
+			break; /* due seconds are over only after them */
 		n++;
 	}
 	mdb_cursor_close(c);
@@ -275,7 +275,7 @@ batch_raced(struct meta *m, const struct meta_gc_batch *b, uint64_t now)
 	for (size_t i = 0; i < b->n; i++) {
 		const struct meta_gc_deleted *d = &b->items[i];
 		uint64_t a = meta_access_last(m, d->kind, d->repo, d->digest);
-		if (meta_due_from(m, now, a) > now)
+		if (meta_free_after(m, a) >= now)
 			return 1;
 	}
 	return 0;
@@ -458,7 +458,7 @@ meta_gc_state_get(struct meta *m, uint64_t now, struct meta_gc_state *out)
 			                                    : RC_CORRUPT);
 			break;
 		}
-		if (it.due > now) {
+		if (it.due >= now) {
 			st.next_due = it.due;
 			break;
 		}

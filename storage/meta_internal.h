@@ -225,8 +225,11 @@ void meta_gc_gen_even(struct meta *m);
 uint64_t meta_item_last(struct meta *m, enum meta_gc_kind kind,
                         const char *repo, const char *digest,
                         uint64_t touched);
-/* When an item whose count fell to 0 may go: max(now, last + grace). */
-uint64_t meta_due_from(const struct meta *m, uint64_t now, uint64_t last);
+/* Times are whole seconds, rounded down: an item whose last access is
+ * second `last` (any instant in it) may go only once the second
+ * last + grace is over, i.e. at a run whose now is greater. The gc queue
+ * is keyed by that second; a run takes the entries due before its now. */
+uint64_t meta_free_after(const struct meta *m, uint64_t last);
 
 /* A gc queue key into an item; RC_CORRUPT when malformed. */
 int meta_gcq_decode(const MDB_val *k, struct meta_gc_item *it);

@@ -140,12 +140,18 @@ gc_agg() {
 	      else print "slices=0" }' "$1"
 }
 
+# Idle (and iowait) ticks of the whole machine, from /proc/stat.
+gc_idle_ticks() { awk '$1 == "cpu" {print $5 + $6; exit}' /proc/stat; }
+
+# cores PREV_TICKS NOW_TICKS T0_NS T1_NS: ticks per second of wall time.
+gc_cores() { awk -v a="$1" -v b="$2" -v h="$CLK_TCK" -v p="$3" -v q="$4" 'BEGIN{printf "%.2f", (b - a) / h / ((q - p) / 1e9)}'; }
+
 gc_phase_bulk() {
 	local d=$W/gc-bulk total=$((GC_LIVE + GC_DELETE)) paths=() i stop=$W/gc-bulk.stop
 	local during=$W/gc-bulk-during quiet=$W/gc-bulk-quiet lp p0 p1 c0 c1 wall rep=$W/gc-bulk.json
-	local agg n
+	local agg n i0 i1
 	[ "$GC_LIVE" -ge 1 ] || die "BENCH_GC_LIVE must be >= 1"
-	[ -n "${GV[fill.bulk]:-}" ] || gc_fill --data "$d" --images "$total" --delete "$GC_DELETE" || return 1
+	[ -e "$d.filled" ] || gc_fill --data "$d" --images "$total" --delete "$GC_DELETE" || return 1
 	for i in $(seq 0 $((GC_LIVE < 64 ? GC_LIVE - 1 : 63))); do
 		paths+=("GET:/v2/bench/r$((i % 100))/manifests/t$i")
 	done
@@ -158,10 +164,12 @@ gc_phase_bulk() {
 	lp=$!
 	sleep 0.05
 	c0=$(cpu_ticks gc_berth)
+	i0=$(gc_idle_ticks)
 	p0=$(date +%s%N)
 	wall=$(gc_post "$rep") || wall=
 	p1=$(date +%s%N)
 	c1=$(cpu_ticks gc_berth)
+	i1=$(gc_idle_ticks)
 	touch "$stop"
 	wait "$lp" || true
 	[ -n "$wall" ] || { log "gc: bulk POST failed"; gc_stop gc_berth; return 1; }
@@ -175,15 +183,19 @@ gc_phase_bulk() {
 		gc_note "bulk: the run lasted $(jq -r '.duration_ms / 1000' "$rep") s, shorter than two 1 s load slices: the GET figures cover all $n slices overlapping it (load from before and after the run included)"
 	fi
 	GV[bulk.during]=$agg
-	GV[bulk.cpu_during]=$(awk -v a="$c0" -v b="$c1" -v h="$CLK_TCK" -v p="$p0" -v q="$p1" 'BEGIN{printf "%.2f", (b - a) / h / ((q - p) / 1e9)}')
+	GV[bulk.cpu_during]=$(gc_cores "$c0" "$c1" "$p0" "$p1")
+	GV[bulk.idle_during]=$(gc_cores "$i0" "$i1" "$p0" "$p1")
 	sleep 1
 	c0=$(cpu_ticks gc_berth)
+	i0=$(gc_idle_ticks)
 	p0=$(date +%s%N)
 	gc_slices "$quiet" "-$n" "${paths[@]}"
 	p1=$(date +%s%N)
 	c1=$(cpu_ticks gc_berth)
+	i1=$(gc_idle_ticks)
 	GV[bulk.quiet]=$(gc_agg "$quiet")
-	GV[bulk.cpu_quiet]=$(awk -v a="$c0" -v b="$c1" -v h="$CLK_TCK" -v p="$p0" -v q="$p1" 'BEGIN{printf "%.2f", (b - a) / h / ((q - p) / 1e9)}')
+	GV[bulk.cpu_quiet]=$(gc_cores "$c0" "$c1" "$p0" "$p1")
+	GV[bulk.idle_quiet]=$(gc_cores "$i0" "$i1" "$p0" "$p1")
 	# Live images must still be there.
 	if [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$ACCEPT" "http://${ADDR[gc_berth]}/v2/bench/r0/manifests/t0")" != 200 ]; then
 		gc_note "bulk: a live tag no longer answers 200 after the run"
@@ -197,8 +209,8 @@ gc_phase_bulk() {
 	[ "${GV[bulk.manifests]}" = "$GC_DELETE" ] && [ "${GV[bulk.blobs]}" = $((3 * GC_DELETE)) ] ||
 		gc_note "bulk: expected $GC_DELETE manifests and $((3 * GC_DELETE)) blobs deleted, the report says ${GV[bulk.manifests]} and ${GV[bulk.blobs]}"
 	gc_raw "phase=bulk live=$GC_LIVE deleted=$GC_DELETE wall_s=$wall $(jq -r '"duration_ms=\(.duration_ms) manifests=\(.manifests.deleted) blobs=\(.blobs.deleted) queue=\(.queue) waiting=\(.waiting.count)"' "$rep") items_per_s=${GV[bulk.items_s]}"
-	gc_raw "phase=bulk_get window=during server_cpu=${GV[bulk.cpu_during]} $agg"
-	gc_raw "phase=bulk_get window=quiet server_cpu=${GV[bulk.cpu_quiet]} ${GV[bulk.quiet]}"
+	gc_raw "phase=bulk_get window=during server_cpu=${GV[bulk.cpu_during]} machine_idle=${GV[bulk.idle_during]} $agg"
+	gc_raw "phase=bulk_get window=quiet server_cpu=${GV[bulk.cpu_quiet]} machine_idle=${GV[bulk.idle_quiet]} ${GV[bulk.quiet]}"
 	sed 's/^/phase=bulk_slice window=during /' "$during" >>"$GC_RES"
 	sed 's/^/phase=bulk_slice window=quiet /' "$quiet" >>"$GC_RES"
 }
@@ -310,7 +322,7 @@ gc_phase_dist() {
 	total=$((GC_DIST_LIVE + GC_DIST_DELETE))
 	[ -x "$DIST_BIN" ] || { gc_note "dist: not run: $DIST_BIN missing"; return 0; }
 	gc_dist_layout_check || GV[dist.layout]=FAIL
-	[ -n "${GV[fill.dist]:-}" ] || gc_fill --data "$d" --dist "$root" --images "$total" \
+	[ -e "$d.filled" ] || gc_fill --data "$d" --dist "$root" --images "$total" \
 		--delete "$GC_DIST_DELETE" --seed 7 --list "$list" || return 1
 	# distribution serves the filled root: same manifest bytes as berth,
 	# and the untagged images are there before the collection.
@@ -367,6 +379,8 @@ gc_check() { # LABEL VALUE OP LIMIT (same wording as run.sh's check)
 	echo "- $res: $1 = $v (target $3 $4)"
 }
 
+gc_us_req() { awk -v c="$1" -v r="$2" 'BEGIN{if (c != "" && r > 0) printf "%.1f", c * 1e6 / r; else print "—"}'; }
+
 gc_report() {
 	local n first='' last='' q d
 	echo
@@ -409,6 +423,8 @@ gc_report() {
 	echo "| req/s | $(fmt "$(kv "$q" rps)" 0) | $(fmt "$(kv "$d" rps)" 0) | $(ratio "$(kv "$d" rps)" "$(kv "$q" rps)") |"
 	echo "| p99 ms | $(fmt "$(kv "$q" p99_ms)" 2) | $(fmt "$(kv "$d" p99_ms)" 2) | $(ratio "$(kv "$d" p99_ms)" "$(kv "$q" p99_ms)") |"
 	echo "| server CPU, cores | $(fmt "${GV[bulk.cpu_quiet]:-}" 2) | $(fmt "${GV[bulk.cpu_during]:-}" 2) | |"
+	echo "| server CPU us per GET (the run's own work included) | $(gc_us_req "${GV[bulk.cpu_quiet]:-}" "$(kv "$q" rps)") | $(gc_us_req "${GV[bulk.cpu_during]:-}" "$(kv "$d" rps)") | |"
+	echo "| idle CPU of the machine, cores (of $(nproc)) | $(fmt "${GV[bulk.idle_quiet]:-}" 2) | $(fmt "${GV[bulk.idle_during]:-}" 2) | |"
 	echo "| loadgen CPU s per slice s | $(awk -v a="$(kv "$q" client_cpu_s)" -v b="$(kv "$q" elapsed_s)" 'BEGIN{if (b > 0) printf "%.2f", a / b; else print "—"}') | $(awk -v a="$(kv "$d" client_cpu_s)" -v b="$(kv "$d" elapsed_s)" 'BEGIN{if (b > 0) printf "%.2f", a / b; else print "—"}') | |"
 	echo
 	echo "### Against distribution 2.8 ($GC_DIST_LIVE live images, $GC_DIST_DELETE deleted)"
@@ -458,22 +474,32 @@ gc_main() {
 	for p in $GC_PHASES; do
 		if [ "$p" = nogc ]; then gc_phase_nogc || gc_note "nogc: phase failed"; fi
 	done
+	# Those two fills run side by side; a marker file says each is done.
 	for p in $GC_PHASES; do
 		case $p in
 		bulk)
-			gc_fill --data "$W/gc-bulk" --images $((GC_LIVE + GC_DELETE)) --delete "$GC_DELETE" &&
-				GV[fill.bulk]=1 || gc_note "bulk: fill failed"
+			{ gc_fill --data "$W/gc-bulk" --images $((GC_LIVE + GC_DELETE)) \
+				--delete "$GC_DELETE" && : >"$W/gc-bulk.filled"; } &
 			;;
 		dist)
-			[ -x "$DIST_BIN" ] && gc_fill --data "$W/gc-dist-berth" --dist "$W/gc-dist-root" \
-				--images $((GC_DIST_LIVE + GC_DIST_DELETE)) --delete "$GC_DIST_DELETE" --seed 7 \
-				--list "$W/gc-dist.list" && GV[fill.dist]=1 || true
+			if [ -x "$DIST_BIN" ]; then
+				{ gc_fill --data "$W/gc-dist-berth" --dist "$W/gc-dist-root" \
+					--images $((GC_DIST_LIVE + GC_DIST_DELETE)) --delete "$GC_DIST_DELETE" \
+					--seed 7 --list "$W/gc-dist.list" && : >"$W/gc-dist-berth.filled"; } &
+			fi
 			;;
 		esac
 	done
+	wait
 	for p in $GC_PHASES; do
 		case $p in
-		bulk) if [ -n "${GV[fill.bulk]:-}" ]; then gc_phase_bulk || gc_note "bulk: phase failed"; fi ;;
+		bulk)
+			if [ -e "$W/gc-bulk.filled" ]; then
+				gc_phase_bulk || gc_note "bulk: phase failed"
+			else
+				gc_note "bulk: fill failed"
+			fi
+			;;
 		dist) gc_phase_dist || gc_note "dist: phase failed" ;;
 		esac
 	done

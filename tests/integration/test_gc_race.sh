@@ -78,7 +78,7 @@ for i in $(seq 0 $((NIMG - 1))); do
 	files=("$IMG/cfg$i")
 	for b in "${bases[@]}"; do files+=("$IMG/base$b"); done
 	files+=("$IMG/uniq$i")
-	list= layers=
+	list='' layers=''
 	for f in "${files[@]}"; do
 		d=$(dg "$f")
 		BLOB_FILE[$d]=$f
@@ -233,7 +233,7 @@ writer() {
 	: >"$LOG"
 	RANDOM=$((BASHPID * 31 + $1))
 	declare -A WHERE=()
-	local n=0 r i t op del_r= del_i= del_t= d
+	local n=0 r i t op del_r='' del_i='' del_t='' d
 	while before_deadline && [ "$n" -lt "$MAX_ITER" ]; do
 		n=$((n + 1))
 		r=${REPOS[RANDOM % ${#REPOS[@]}]}

@@ -197,7 +197,12 @@ test_manifest_read_keeps_image(void **state)
 	r = run(x, T0 + 550, 0);
 	assert_int_equal(r.n_items, 0);
 	gc_report_free(&r);
-	r = run(x, T0 + 600, 0); /* read at T0+500, grace 100 */
+	/* Read in second T0+500 (up to T0+500.999), grace 100: kept
+	 * through second T0+600, gone at T0+601. */
+	r = run(x, T0 + 600, 0);
+	assert_int_equal(r.n_items, 0);
+	gc_report_free(&r);
+	r = run(x, T0 + 601, 0);
 	assert_int_equal(r.count[GC_MANIFEST], 1);
 	assert_int_equal(r.count[GC_BLOB], 2);
 	assert_int_equal(r.bytes[GC_BLOB], 2);
@@ -223,7 +228,10 @@ test_mount_of_queued_blob(void **state)
 	assert_int_equal(r.waiting, 1);
 	gc_report_free(&r);
 	assert_true(file_exists(x, b));
-	r = run(x, T0 + 250, 0);
+	r = run(x, T0 + 250, 0); /* the second of the mount + grace */
+	assert_int_equal(r.n_items, 0);
+	gc_report_free(&r);
+	r = run(x, T0 + 251, 0);
 	assert_true(listed(&r, GC_BLOB, b));
 	gc_report_free(&r);
 	assert_false(file_exists(x, b));
@@ -253,7 +261,7 @@ test_repush_of_queued_manifest(void **state)
 	r = run(x, T0 + 200, 0);
 	assert_int_equal(r.n_items, 0);
 	gc_report_free(&r);
-	r = run(x, T0 + 250, 0);
+	r = run(x, T0 + 251, 0);
 	assert_int_equal(r.count[GC_MANIFEST], 1);
 	assert_true(listed(&r, GC_MANIFEST, m1));
 	assert_int_equal(r.count[GC_BLOB], 0); /* m2 holds them */
@@ -488,6 +496,9 @@ test_restart_floor(void **state)
 	assert_int_equal(r.next_due, T0 + 600);
 	gc_report_free(&r);
 	r = run(x, T0 + 600, 0);
+	assert_int_equal(r.n_items, 0);
+	gc_report_free(&r);
+	r = run(x, T0 + 601, 0);
 	assert_true(listed(&r, GC_BLOB, b));
 	gc_report_free(&r);
 }
