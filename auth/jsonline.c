@@ -141,7 +141,8 @@ auth_json_path_line(const char *text, size_t len, const char *path)
 		if (s.found)
 			return s.found;
 		cut = strrchr(want, '.');
-		if (want[n - 1] == ']' && (cut == NULL || strrchr(want, '[') > cut))
+		if (want[n - 1] == ']' &&
+		    (cut == NULL || strrchr(want, '[') > cut))
 			cut = strrchr(want, '[');
 		if (cut == NULL)
 			break;

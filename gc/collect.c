@@ -195,12 +195,13 @@ gc_access_flush_due(struct gc *g)
 }
 
 static int
-batch_report(struct gc_report *r, const struct meta_gc_batch *b,
-             gc_item_fn fn, void *arg)
+batch_report(struct gc_report *r, const struct meta_gc_batch *b, gc_item_fn fn,
+             void *arg)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		const struct meta_gc_deleted *d = &b->items[i];
-		enum gc_kind k = d->kind == META_GC_BLOB ? GC_BLOB : GC_MANIFEST;
+		enum gc_kind k =
+		        d->kind == META_GC_BLOB ? GC_BLOB : GC_MANIFEST;
 		if (report_add(r, k, d->repo, d->digest, d->size,
 		               "unreferenced") != 0)
 			return -ENOMEM;
@@ -212,8 +213,7 @@ batch_report(struct gc_report *r, const struct meta_gc_batch *b,
 
 /* The blob digests of a batch, for the unlinks. */
 static int
-batch_blobs(const struct meta_gc_batch *b, char (**out)[DIGEST_BUF],
-            size_t *n)
+batch_blobs(const struct meta_gc_batch *b, char (**out)[DIGEST_BUF], size_t *n)
 {
 	char(*list)[DIGEST_BUF] = malloc((b->n ? b->n : 1) * DIGEST_BUF);
 	size_t k = 0;
@@ -247,8 +247,8 @@ collect(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
 		char(*blobs)[DIGEST_BUF] = NULL;
 		size_t nb = 0;
 
-		rc = meta_gc_step(g->m, now, g->o.batch_items, g->o.batch_ns,
-		                  0, &b);
+		rc = meta_gc_step(g->m, now, g->o.batch_items, g->o.batch_ns, 0,
+		                  &b);
 		if (rc != 0)
 			break;
 		if (b.conflict && ++conflicts > 1000) {
@@ -303,8 +303,8 @@ upload_visit(const struct meta_upload *u, void *arg)
 /* Upload sessions with no byte received for upload_ttl: file and row. A
  * session in use by a request (RC_BUSY) is left alone. */
 static int
-purge_uploads(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn,
-              void *arg, struct gc_report *r)
+purge_uploads(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
+              struct gc_report *r)
 {
 	struct upload_ctx c;
 	int rc;

@@ -21,16 +21,16 @@ struct meta;
 struct gc;
 
 struct gc_options {
-	uint64_t upload_ttl;  /* seconds without a byte; 0 = default 86400 */
-	size_t batch_items;   /* items per write txn; 0 = default 256 */
-	uint64_t batch_ns;    /* time per write txn; 0 = default 5 ms */
+	uint64_t upload_ttl; /* seconds without a byte; 0 = default 86400 */
+	size_t batch_items;  /* items per write txn; 0 = default 256 */
+	uint64_t batch_ns;   /* time per write txn; 0 = default 5 ms */
 };
 
 enum gc_kind { GC_MANIFEST = 1, GC_BLOB = 2, GC_UPLOAD = 3 };
 
 struct gc_item {
 	enum gc_kind kind;
-	char repo[256];         /* manifests and uploads; "" for blobs */
+	char repo[256];          /* manifests and uploads; "" for blobs */
 	char digest[DIGEST_BUF]; /* manifests and blobs; the id for uploads */
 	uint64_t size;
 	const char *reason; /* static string: "unreferenced", "abandoned" */

@@ -73,8 +73,8 @@ static const struct opt {
                     "users file (JSON): token auth with users, robots and "
                     "per-repository rules; without it the registry is "
                     "open"},
-        [O_GC_INTERVAL] = {"--gc-interval", "BERTH_GC_INTERVAL",
-                           "gc_interval", "0",
+        [O_GC_INTERVAL] = {"--gc-interval", "BERTH_GC_INTERVAL", "gc_interval",
+                           "0",
                            "seconds between collection runs inside the "
                            "server; 0 = only on POST /v2/_berth/gc (berth "
                            "gc)"},
@@ -488,7 +488,8 @@ cli_serve(int argc, char **argv)
 		uint64_t n = 0;
 		rc = gc_finish_intents(app.gc, &n);
 		if (rc != RC_OK)
-			log_msg("warn", "unfinished blob unlinks left for later",
+			log_msg("warn",
+			        "unfinished blob unlinks left for later",
 			        "error", rc_str(rc), NULL);
 		else if (n > 0)
 			log_msg("info",
@@ -566,4 +567,3 @@ out:
 		free(vals[j]);
 	return status;
 }
-

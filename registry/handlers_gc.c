@@ -22,8 +22,8 @@ gc_log_item(const struct gc_item *it, void *arg)
 	           json_pack("{s:s,s:s,s:s,s:I,s:s}", "kind",
 	                     gc_kind_name(it->kind), "repository", it->repo,
 	                     it->kind == GC_UPLOAD ? "upload" : "digest",
-	                     it->digest, "size", (json_int_t)it->size,
-	                     "reason", it->reason));
+	                     it->digest, "size", (json_int_t)it->size, "reason",
+	                     it->reason));
 }
 
 void

@@ -779,8 +779,9 @@ count_apply(struct txn *t, enum meta_gc_kind kind, const char *digest,
 		/* Due when the grace since its last access is over: an image
 		 * nobody read for the grace period goes in the run that takes
 		 * its manifest, one read within it keeps it. */
-		*gc_due = meta_free_after(
-		        t->m, meta_item_last(t->m, kind, repo, digest, touched));
+		*gc_due =
+		        meta_free_after(t->m, meta_item_last(t->m, kind, repo,
+		                                             digest, touched));
 		meta_gcq_add(t, kind, digest, repo, *gc_due);
 	} else if (*count > 0 && *gc_due != 0) {
 		meta_gcq_remove(t, kind, digest, repo, *gc_due);

@@ -278,8 +278,8 @@ int meta_gc_step(struct meta *m, uint64_t now, size_t max_items,
 int meta_gc_intents(struct meta *m, char (**out)[DIGEST_BUF], size_t *n)
         __attribute__((warn_unused_result));
 /* Drops intent rows whose unlink is done (or no longer needed). */
-int meta_gc_intents_done(struct meta *m, char (*digests)[DIGEST_BUF],
-                         size_t n) __attribute__((warn_unused_result));
+int meta_gc_intents_done(struct meta *m, char (*digests)[DIGEST_BUF], size_t n)
+        __attribute__((warn_unused_result));
 /* 1 when the blob has an index entry, 0 when not, < 0 on error. */
 int meta_blob_indexed(struct meta *m, const char *digest);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/digest.h"
 #include "common/rc.h"
 
 #define ACC_SHARDS 64u
@@ -57,7 +58,8 @@ digest_raw(const char *digest, unsigned char out[32])
 	if (strncmp(digest, "sha256:", 7) != 0 || strlen(digest) != 71)
 		return -1;
 	for (int i = 0; i < 32; i++) {
-		int hi = hexval(digest[7 + 2 * i]), lo = hexval(digest[8 + 2 * i]);
+		int hi = hexval(digest[7 + 2 * i]),
+		    lo = hexval(digest[8 + 2 * i]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		out[i] = (unsigned char)(hi << 4 | lo);
@@ -130,8 +132,8 @@ floor_raise(struct meta *m, uint64_t t)
 }
 
 static void
-record(struct meta *m, unsigned char kind, const char *repo,
-       const char *digest, uint64_t now)
+record(struct meta *m, unsigned char kind, const char *repo, const char *digest,
+       uint64_t now)
 {
 	unsigned char d[32];
 	struct acc_shard *sh;
@@ -280,20 +282,6 @@ meta_gc_gen_even(struct meta *m)
 
 /* ---- flush into the rows ---- */
 
-static char *
-digest_hex(const unsigned char d[32], char out[DIGEST_BUF])
-{
-	static const char hex[] = "0123456789abcdef";
-
-	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 32; i++) {
-		out[7 + 2 * i] = hex[d[i] >> 4];
-		out[8 + 2 * i] = hex[d[i] & 15];
-	}
-	out[71] = '\0';
-	return out;
-}
-
 /* Applies one read to its row: touched moves forward, and a queued item's
  * due time becomes at least touched + grace. */
 static void
@@ -301,7 +289,7 @@ flush_one(struct txn *t, const struct acc_slot *s)
 {
 	char digest[DIGEST_BUF];
 
-	digest_hex(s->digest, digest);
+	digest_from_raw(s->digest, digest);
 	if (s->kind == META_GC_BLOB) {
 		struct blob_row r;
 		if (!meta_blob_row_get(t, digest, &r) || r.touched >= s->t)
@@ -363,7 +351,8 @@ meta_access_flush(struct meta *m, size_t *flushed)
 		flush_one(&t, &out[i]);
 	rc = meta_txn_commit(&t);
 	if (rc != 0 && newest != 0)
-		floor_raise(m, newest); /* the reads are lost: assume them all */
+		floor_raise(m,
+		            newest); /* the reads are lost: assume them all */
 	for (size_t i = 0; i < n; i++)
 		free(out[i].repo);
 	free(out);

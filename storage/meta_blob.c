@@ -6,8 +6,7 @@
 #include "common/rc.h"
 
 void
-meta_link_put(struct txn *t, const char *repo, const char *digest,
-              uint64_t now)
+meta_link_put(struct txn *t, const char *repo, const char *digest, uint64_t now)
 {
 	struct key k;
 	struct enc e;

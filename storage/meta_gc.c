@@ -38,7 +38,8 @@ batch_add(struct txn *t, struct meta_gc_batch *b, enum meta_gc_kind kind,
 
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct meta_gc_deleted *ni = realloc(b->items, cap * sizeof(*ni));
+		struct meta_gc_deleted *ni =
+		        realloc(b->items, cap * sizeof(*ni));
 		if (ni == NULL) {
 			meta_txn_fail(t, -ENOMEM);
 			return;
@@ -214,8 +215,8 @@ item_process(struct txn *t, const struct meta_gc_item *it, uint64_t now,
 			}
 			return 0;
 		}
-		last = meta_item_last(m, META_GC_MANIFEST, it->repo,
-		                      it->digest, r.touched);
+		last = meta_item_last(m, META_GC_MANIFEST, it->repo, it->digest,
+		                      r.touched);
 		due = meta_free_after(m, last);
 		if (due >= now) {
 			requeue(t, it, &r.gc_due, due);
@@ -405,16 +406,12 @@ meta_gc_intents_done(struct meta *m, char (*digests)[DIGEST_BUF], size_t n)
 int
 meta_blob_indexed(struct meta *m, const char *digest)
 {
-	struct blob_row r;
-	struct txn t;
-	int found;
+	uint64_t size;
+	int rc = meta_blob_exists(m, digest, &size);
 
-	if (meta_txn_begin(m, &t, 0) != 0)
-		return t.rc;
-	found = meta_blob_row_get(&t, digest, &r);
-	if (meta_txn_end(&t) != 0)
-		return t.rc;
-	return found;
+	if (rc == RC_BLOB_UNKNOWN)
+		return 0;
+	return rc == 0 ? 1 : rc;
 }
 
 /* ---- totals ---- */
@@ -435,8 +432,8 @@ meta_gc_state_get(struct meta *m, uint64_t now, struct meta_gc_state *out)
 		return t.rc;
 	if ((rc = mdb_stat(t.txn, m->gcq, &ms)) == MDB_SUCCESS)
 		st.queue_len = ms.ms_entries;
-	if (rc == MDB_SUCCESS && (rc = mdb_stat(t.txn, m->blobs, &ms)) ==
-	                                 MDB_SUCCESS)
+	if (rc == MDB_SUCCESS &&
+	    (rc = mdb_stat(t.txn, m->blobs, &ms)) == MDB_SUCCESS)
 		st.blobs = ms.ms_entries;
 	if (rc == MDB_SUCCESS &&
 	    (rc = mdb_stat(t.txn, m->manifests, &ms)) == MDB_SUCCESS)

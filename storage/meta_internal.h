@@ -13,7 +13,7 @@
 
 #include "storage/meta.h"
 
-#define META_SCHEMA_VERSION 2u /* 2: blinks and intents */
+#define META_SCHEMA_VERSION 2u  /* 2: blinks and intents */
 #define META_KEY_MAX        511 /* LMDB's default maximum key size */
 
 struct meta {
@@ -223,8 +223,7 @@ void meta_gc_gen_even(struct meta *m);
 /* Last access of an item: its row's touched time, a remembered read, or
  * the floor, whichever is latest. */
 uint64_t meta_item_last(struct meta *m, enum meta_gc_kind kind,
-                        const char *repo, const char *digest,
-                        uint64_t touched);
+                        const char *repo, const char *digest, uint64_t touched);
 /* Times are whole seconds, rounded down: an item whose last access is
  * second `last` (any instant in it) may go only once the second
  * last + grace is over, i.e. at a run whose now is greater. The gc queue

@@ -704,22 +704,14 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-	        T(test_clean),
-	        T(test_blob_count),
-	        T(test_blob_bytes),
-	        T(test_manifest_count),
-	        T(test_missing_file),
-	        T(test_wrong_size),
-	        T(test_wrong_content),
-	        T(test_orphan_file),
-	        T(test_dangling_tag),
-	        T(test_queued_referenced),
-	        T(test_not_queued),
-	        T(test_upload_leftovers),
-	        T(test_pending_intent),
-	        T(test_index_damage),
-	        T(test_unrepairable),
-	        cmocka_unit_test(test_summary),
+	        T(test_clean),          T(test_blob_count),
+	        T(test_blob_bytes),     T(test_manifest_count),
+	        T(test_missing_file),   T(test_wrong_size),
+	        T(test_wrong_content),  T(test_orphan_file),
+	        T(test_dangling_tag),   T(test_queued_referenced),
+	        T(test_not_queued),     T(test_upload_leftovers),
+	        T(test_pending_intent), T(test_index_damage),
+	        T(test_unrepairable),   cmocka_unit_test(test_summary),
 #undef T
 	};
 

@@ -167,7 +167,8 @@ test_retag(void **state)
 	put_image(f, "r", dg(ma, 100), "t", b1, b2, T0);
 	put_image(f, "r", dg(mb, 101), "t", b2, b1, T0 + 7);
 	assert_int_equal(mf_rc(f, "r", ma), 0);
-	assert_int_equal(mf_q(f, "r", ma), T0 + GRACE); /* pushed at T0, not read since */
+	assert_int_equal(mf_q(f, "r", ma),
+	                 T0 + GRACE); /* pushed at T0, not read since */
 	assert_int_equal(mf_rc(f, "r", mb), 1);
 	assert_int_equal(mf_q(f, "r", mb), 0);
 	assert_int_equal(blob_rc(f, b1), 2);
