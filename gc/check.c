@@ -452,8 +452,11 @@ pass_run(struct pass *p)
 	if ((rc = blob_files_walk(p->bs, on_blob_file, p)) != 0 ||
 	    (rc = blob_uploads_walk(p->bs, on_upload_file, p)) != 0)
 		return rc;
-	qsort(p->blobs.v, p->blobs.n, sizeof(*p->blobs.v), file_cmp);
-	qsort(p->uploads.v, p->uploads.n, sizeof(*p->uploads.v), file_cmp);
+	if (p->blobs.n > 1) /* qsort wants a non-NULL base even for 0 */
+		qsort(p->blobs.v, p->blobs.n, sizeof(*p->blobs.v), file_cmp);
+	if (p->uploads.n > 1)
+		qsort(p->uploads.v, p->uploads.n, sizeof(*p->uploads.v),
+		      file_cmp);
 	if ((rc = meta_check_run(p->m, &cb, &p->st)) != 0)
 		return rc;
 	if ((rc = leftovers(p)) != 0)
