@@ -4,7 +4,8 @@
  * write the same images in CNCF distribution's filesystem layout.
  *
  *   gcfill --data DIR --images N [--delete K] [--first I] [--repos R]
- *          [--grace S] [--seed X] [--dist ROOT] [--list FILE] [--sync]
+ *          [--grace S] [--seed X] [--dist ROOT] [--list FILE] [--jobs J]
+ *          [--sync]
  *
  * Image i (i = first .. first+N-1) has a config blob and two layer blobs of
  * 64..512 bytes each whose content is unique to (seed, i) and an OCI image
@@ -29,6 +30,10 @@
  * 100,000 images take tens of seconds instead of many minutes. --sync keeps
  * every sync, as the server does.
  *
+ * --jobs J (2) fills with J threads, each taking the next image in turn
+ * (the storage API is thread-safe; LMDB serialises the index writes, the
+ * files are written side by side).
+ *
  * --list FILE writes what the K deleted images consist of, one line each:
  * "manifest <repo> <digest>" and "blob <repo> <digest>" (for checking that
  * a collector removed exactly those).
@@ -38,6 +43,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,6 +64,7 @@
 #define MIN_BLOB 64
 #define MAX_BLOB 512
 #define PATH_BUF 4096
+#define MAX_JOBS 16
 
 /* ---- durability switch ----
  * These definitions interpose libc's for the storage library and for
@@ -101,6 +109,7 @@ struct opts {
 	const char *dist;
 	const char *list;
 	uint64_t images, del, first, repos, grace, seed;
+	unsigned jobs;
 };
 
 static void
@@ -110,7 +119,7 @@ usage(void)
 	        "usage: gcfill --data DIR --images N [--delete K] [--first I]\n"
 	        "              [--repos R] [--grace S] [--seed X] [--dist "
 	        "ROOT]\n"
-	        "              [--list FILE] [--sync]\n");
+	        "              [--list FILE] [--jobs J] [--sync]\n");
 	exit(2);
 }
 
@@ -134,7 +143,7 @@ parse_args(int argc, char **argv, struct opts *o)
 {
 	int i;
 
-	*o = (struct opts){.repos = 100, .grace = 1, .seed = 1};
+	*o = (struct opts){.repos = 100, .grace = 1, .seed = 1, .jobs = 2};
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -164,11 +173,14 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->grace = num_arg(a, v);
 		else if (strcmp(a, "--seed") == 0)
 			o->seed = num_arg(a, v);
+		else if (strcmp(a, "--jobs") == 0)
+			o->jobs = (unsigned)num_arg(a, v);
 		else
 			usage();
 	}
 	if ((o->data == NULL && o->dist == NULL) || o->images == 0 ||
-	    o->repos == 0 || o->grace == 0 || o->del > o->images)
+	    o->repos == 0 || o->grace == 0 || o->del > o->images ||
+	    o->jobs == 0 || o->jobs > MAX_JOBS)
 		usage();
 }
 
@@ -567,13 +579,75 @@ fail:
 	return -1;
 }
 
+/* ---- the fill: jobs threads take the next image index in turn ---- */
+
+struct fill {
+	const struct opts *o;
+	struct berth *b;
+	_Atomic uint64_t next, done;
+	_Atomic int failed;
+	double t0;
+};
+
+static void *
+fill_worker(void *arg)
+{
+	struct fill *f = arg;
+	const struct opts *o = f->o;
+	uint64_t last = o->first + o->images, i, n;
+	struct image *im = malloc(sizeof(*im));
+
+	if (im == NULL) {
+		atomic_store(&f->failed, 1);
+		return NULL;
+	}
+	while (!atomic_load(&f->failed) &&
+	       (i = atomic_fetch_add(&f->next, 1)) < last) {
+		make_image(im, o, i);
+		if ((o->data != NULL && berth_image(f->b, im) != 0) ||
+		    (o->dist != NULL &&
+		     dist_image(o->dist, im, i < last - o->del) != 0)) {
+			atomic_store(&f->failed, 1);
+			break;
+		}
+		n = atomic_fetch_add(&f->done, 1) + 1;
+		if (n % 10000 == 0)
+			fprintf(stderr, "gcfill: %" PRIu64 " images, %.1f s\n",
+			        n, now_s() - f->t0);
+	}
+	free(im);
+	return NULL;
+}
+
+/* Fills with o->jobs threads (the storage API is thread-safe: a server
+ * calls it from all its request threads). 0 when every image is in. */
+static int
+fill_run(const struct opts *o, struct berth *b)
+{
+	pthread_t th[MAX_JOBS];
+	struct fill f = {.o = o, .b = b, .t0 = now_s()};
+	unsigned k, started = 0;
+
+	atomic_store(&f.next, o->first);
+	for (k = 0; k < o->jobs; k++) {
+		if (pthread_create(&th[k], NULL, fill_worker, &f) != 0) {
+			atomic_store(&f.failed, 1);
+			break;
+		}
+		started++;
+	}
+	for (k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+	return atomic_load(&f.failed) || atomic_load(&f.done) != o->images ? -1
+	                                                                   : 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct opts o;
 	struct berth b = {.lock_fd = -1};
 	struct image *im = NULL;
-	uint64_t i, last, done = 0;
 	double t0, t_fill, t_del = 0, t_sync;
 	int rc = 1;
 
@@ -584,20 +658,8 @@ main(int argc, char **argv)
 	if (im == NULL)
 		goto out;
 	t0 = now_s();
-	last = o.first + o.images;
-	for (i = o.first; i < last; i++) {
-		int tagged = i < last - o.del;
-
-		make_image(im, &o, i);
-		if (o.data != NULL && berth_image(&b, im) != 0)
-			goto out;
-		if (o.dist != NULL && dist_image(o.dist, im, tagged) != 0)
-			goto out;
-		done++;
-		if (done % 10000 == 0)
-			fprintf(stderr, "gcfill: %" PRIu64 " images, %.1f s\n",
-			        done, now_s() - t0);
-	}
+	if (fill_run(&o, &b) != 0)
+		goto out;
 	t_fill = now_s() - t0;
 	if (o.data != NULL) {
 		t0 = now_s();
@@ -615,10 +677,10 @@ main(int argc, char **argv)
 	}
 	t_sync = now_s() - t0;
 	printf("images=%" PRIu64 " blobs=%" PRIu64 " deleted=%" PRIu64
-	       " first=%" PRIu64 " fill_s=%.3f images_per_s=%.0f"
+	       " first=%" PRIu64 " jobs=%u fill_s=%.3f images_per_s=%.0f"
 	       " delete_s=%.3f sync_s=%.3f per_file_sync=%d berth=%d dist=%d\n",
-	       done, done * 3, o.del, o.first, t_fill,
-	       t_fill > 0 ? (double)done / t_fill : 0.0, t_del, t_sync,
+	       o.images, o.images * 3, o.del, o.first, o.jobs, t_fill,
+	       t_fill > 0 ? (double)o.images / t_fill : 0.0, t_del, t_sync,
 	       !skip_sync, o.data != NULL, o.dist != NULL);
 	rc = 0;
 out:
