@@ -9,101 +9,22 @@
  * concurrent request for the same uuid gets RC_BUSY instead of racing it. */
 #include "storage/blob.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "common/rc.h"
+#include "storage/blob_internal.h"
 
-#define BLOB_IDLE_MAX      256        /* idle uploads kept open */
-#define BLOB_READ_CHUNK    (1u << 20) /* buffer for hash rebuilds */
-#define BLOB_EINTR_MAX     1000       /* bound on retries after EINTR */
-#define BLOB_CREATE_TRIES  4          /* uuid collisions tolerated */
-#define BLOB_PATH_OVERHEAD 96         /* longest suffix added to datadir */
-#define BLOB_WRITERS       4          /* threads writing submitted batches */
-#define BLOB_WRITER_STACK  (64u * 1024u)
-
-struct blob_upload {
-	struct blob_store *bs;
-	struct blob_upload *prev, *next; /* busy list or idle LRU list */
-	char uuid[BLOB_UUID_BUF];
-	int fd;          /* -1 while not loaded */
-	EVP_MD_CTX *ctx; /* hash of bytes [0, offset) */
-	uint64_t offset;
-	uint64_t kicked; /* writeback started for bytes [0, kicked) */
-	int broken;      /* hash state unusable: drop it on release */
-	int direct;      /* fd currently has O_DIRECT set */
-	/* The write handed to the writer threads (blob_upload_submit); at
-	 * most one per upload. Guarded by bs->wlock. */
-	struct blob_upload *wnext; /* writer queue */
-	const unsigned char *wbuf;
-	size_t wlen;
-	uint64_t woff;
-	int wpending; /* queued or being written */
-	int wrc;      /* outcome of the last finished write, until synced */
-	/* fdatasync started by a writer every BLOB_FLUSH_BYTES, so the
-	 * commit's fsync has only the tail left to flush. Also bs->wlock. */
-	struct blob_upload *fnext; /* flush queue */
-	uint64_t flushed;          /* a flush covered bytes [0, flushed) */
-	int fpending;
-	int frc; /* a flush failed: the upload's bytes are not trusted */
-};
-
-/* Writeback of an upload is started every BLOB_KICK_BYTES while it is still
- * arriving, so the fsync at commit waits for the last few MiB instead of
- * the whole blob: receiving and writing to disk overlap. */
-#define BLOB_KICK_BYTES (8u << 20)
-
-/* Aligned writes of at least this size skip the page cache (O_DIRECT): a
- * pushed layer is read back rarely soon, and copying it into fresh cache
- * pages cost more CPU than hashing it. */
-#define BLOB_DIRECT_MIN (64u * 1024u)
-
-/* While a large upload arrives, a writer thread flushes it to stable storage
- * every BLOB_FLUSH_BYTES, alongside the next writes: the device's flush
- * cost grows with the data not yet flushed, and this keeps it off the
- * commit's critical path. */
-#define BLOB_FLUSH_BYTES (32u << 20)
-
-struct upload_list {
-	struct blob_upload *head, *tail;
-	size_t n;
-};
-
-struct blob_store {
-	char blobs[PATH_MAX];   /* DATA/blobs/sha256 */
-	char uploads[PATH_MAX]; /* DATA/uploads */
-	EVP_MD *md;
-	pthread_mutex_t lock;
-	/* Striped by digest: a blob file's last unlink and a commit of the
-	 * same content exclude each other (blob_digest_lock). */
-	pthread_mutex_t dlock[BLOB_DIGEST_LOCKS];
-	struct upload_list busy;
-	struct upload_list idle; /* head = most recently released */
-	atomic_int no_direct;    /* the filesystem refused O_DIRECT */
-	/* Writer threads: they do the pwrite of submitted batches so a
-	 * request's next batch is received and hashed while the previous one
-	 * goes to disk. */
-	pthread_mutex_t wlock;
-	pthread_cond_t wwork, wdone;
-	struct blob_upload *whead, *wtail;
-	struct blob_upload *fhead, *ftail;
-	pthread_t writers[BLOB_WRITERS];
-	int nwriters, wstop;
-};
+#define BLOB_IDLE_MAX      256 /* idle uploads kept open */
+#define BLOB_CREATE_TRIES  4   /* uuid collisions tolerated */
+#define BLOB_PATH_OVERHEAD 96  /* longest suffix added to datadir */
 
 /* ---- lists (caller holds bs->lock) ---- */
 
@@ -172,16 +93,12 @@ upload_new(struct blob_store *bs, const char *uuid)
 	return up;
 }
 
-static int upload_wait(struct blob_upload *up, int all);
-static void writers_start(struct blob_store *bs);
-static void writers_stop(struct blob_store *bs);
-
 static void
 upload_free(struct blob_upload *up)
 {
 	if (up == NULL)
 		return;
-	(void)upload_wait(up, 1); /* nothing may use the fd after close */
+	(void)blob_upload_wait(up, 1); /* nothing may use the fd after close */
 	if (up->fd >= 0)
 		close(up->fd);
 	EVP_MD_CTX_free(up->ctx);
@@ -207,8 +124,8 @@ is_lower_hex(char c)
 }
 
 /* 1 for xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx in lower-case hex. */
-static int
-uuid_valid(const char *s)
+int
+blob_uuid_valid(const char *s)
 {
 	if (s == NULL)
 		return 0;
@@ -223,6 +140,17 @@ uuid_valid(const char *s)
 	if (s[BLOB_UUID_BUF - 1] != '\0' || s[14] != '4')
 		return 0;
 	return strchr("89ab", s[19]) != NULL;
+}
+
+int
+blob_hex_name(const char *s, size_t n)
+{
+	if (strlen(s) != n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!is_lower_hex(s[i]))
+			return 0;
+	return 1;
 }
 
 static int
@@ -374,7 +302,7 @@ blob_store_open(const char *datadir, struct blob_store **out)
 	if ((rc = -pthread_cond_init(&bs->wdone, NULL)) < 0)
 		goto fail_wwork;
 	/* Without writer threads, submitted batches are written inline. */
-	writers_start(bs);
+	blob_writers_start(bs);
 	*out = bs;
 	return 0;
 fail_wwork:
@@ -397,7 +325,7 @@ blob_store_close(struct blob_store *bs)
 		return;
 	upload_free_chain(bs->idle.head);
 	upload_free_chain(bs->busy.head);
-	writers_stop(bs);
+	blob_writers_stop(bs);
 	pthread_cond_destroy(&bs->wdone);
 	pthread_cond_destroy(&bs->wwork);
 	pthread_mutex_destroy(&bs->wlock);
@@ -653,7 +581,7 @@ blob_upload_acquire(struct blob_store *bs, const char *uuid,
 	struct blob_upload *up;
 	int rc;
 
-	if (!uuid_valid(uuid))
+	if (!blob_uuid_valid(uuid))
 		return RC_UPLOAD_UNKNOWN;
 	if ((rc = upload_claim(bs, uuid, &up)) < 0)
 		return rc;
@@ -675,7 +603,7 @@ blob_upload_release(struct blob_upload *up)
 	if (up == NULL)
 		return;
 	bs = up->bs;
-	(void)upload_wait(up, 1); /* a failure marks it broken */
+	(void)blob_upload_wait(up, 1); /* a failure marks it broken */
 	pthread_mutex_lock(&bs->lock);
 	list_remove(&bs->busy, up);
 	if (up->broken) {
@@ -693,334 +621,6 @@ blob_upload_offset(const struct blob_upload *up)
 {
 	return up->offset;
 }
-
-/* Sets or clears O_DIRECT on the upload's fd. */
-static int
-set_direct(struct blob_upload *up, int on)
-{
-	int fl;
-
-	if (up->direct == on)
-		return 0;
-	fl = fcntl(up->fd, F_GETFL);
-	if (fl < 0)
-		return -errno;
-	fl = on ? (fl | O_DIRECT) : (fl & ~O_DIRECT);
-	if (fcntl(up->fd, F_SETFL, fl) < 0)
-		return -errno;
-	up->direct = on;
-	return 0;
-}
-
-/* Whether bytes at p (file offset off, len long) may bypass the page cache:
- * every one of them aligned, and enough of them to be worth a device
- * write of their own. */
-static int
-direct_ok(const struct blob_upload *up, const unsigned char *p, size_t len,
-          uint64_t off)
-{
-	return !atomic_load_explicit(&up->bs->no_direct,
-	                             memory_order_relaxed) &&
-	       len >= BLOB_DIRECT_MIN && len % BLOB_WRITE_ALIGN == 0 &&
-	       off % BLOB_WRITE_ALIGN == 0 &&
-	       (uintptr_t)p % BLOB_WRITE_ALIGN == 0;
-}
-
-/* Chooses the write path for the next pwrite: O_DIRECT when direct_ok,
- * else the page cache. A filesystem that refuses O_DIRECT turns it off for
- * the whole store. */
-static int
-choose_path(struct blob_upload *up, const unsigned char *p, size_t len,
-            uint64_t off)
-{
-	if (direct_ok(up, p, len, off)) {
-		if (set_direct(up, 1) == 0)
-			return 0;
-		atomic_store(&up->bs->no_direct, 1);
-	}
-	return set_direct(up, 0);
-}
-
-/* Writes len bytes at off, all of them or an error; *done says how many
- * reached the file. */
-static int
-write_at(struct blob_upload *up, const unsigned char *p, size_t len,
-         uint64_t off, size_t *done)
-{
-	int rc, eintr = 0;
-
-	*done = 0;
-	while (*done < len) {
-		ssize_t n;
-
-		if ((rc = choose_path(up, p + *done, len - *done,
-		                      off + *done)) < 0)
-			return rc;
-		n = pwrite(up->fd, p + *done, len - *done,
-		           (off_t)(off + *done));
-		if (n < 0 && errno == EINTR && eintr++ < BLOB_EINTR_MAX)
-			continue;
-		if (n < 0 && errno == EINVAL && up->direct) {
-			/* O_DIRECT accepted by fcntl, refused by the
-			 * filesystem's write path: stay with the cache. */
-			atomic_store(&up->bs->no_direct, 1);
-			continue;
-		}
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		*done += (size_t)n;
-	}
-	return 0;
-}
-
-/* Starts writeback of what the page cache holds of the upload every
- * BLOB_KICK_BYTES. Only a hint: a failure shows up at the commit's fsync;
- * ranges written with O_DIRECT have no dirty pages to start. */
-static void
-kick_writeback(struct blob_upload *up, uint64_t end)
-{
-	if (end - up->kicked < BLOB_KICK_BYTES)
-		return;
-	(void)sync_file_range(up->fd, (off_t)up->kicked,
-	                      (off_t)(end - up->kicked), SYNC_FILE_RANGE_WRITE);
-	up->kicked = end;
-}
-
-int
-blob_upload_write(struct blob_upload *up, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	size_t done = 0;
-	int rc;
-
-	if ((rc = upload_wait(up, 0)) < 0)
-		return rc;
-	if (up->broken)
-		return -EIO;
-	rc = write_at(up, p, len, up->offset, &done);
-	if (rc == 0 && !EVP_DigestUpdate(up->ctx, p, len)) {
-		/* The hash may have absorbed part of buf: rebuild it from
-		 * the file on the next acquire. */
-		rc = -EIO;
-		up->broken = 1;
-	}
-	if (rc < 0) {
-		/* Drop whatever part of buf reached the file. Should this
-		 * fail too, commit trims the file to the offset again. */
-		if (done > 0 && ftruncate(up->fd, (off_t)up->offset) < 0) {
-			/* commit trims the file before it hashes anything */
-		}
-		return rc;
-	}
-	up->offset += len;
-	kick_writeback(up, up->offset);
-	return 0;
-}
-
-/* ---- writer threads ---- */
-
-/* Queues a flush of up (caller holds bs->wlock) unless one is pending. */
-static void
-flush_queue(struct blob_store *bs, struct blob_upload *up)
-{
-	if (up->fpending)
-		return;
-	up->fpending = 1;
-	up->fnext = NULL;
-	if (bs->ftail != NULL)
-		bs->ftail->fnext = up;
-	else
-		bs->fhead = up;
-	bs->ftail = up;
-	pthread_cond_signal(&bs->wwork);
-}
-
-static void
-run_write(struct blob_store *bs, struct blob_upload *up)
-{
-	size_t done;
-	int rc;
-
-	/* The request that submitted waits for this write before it touches
-	 * the fd or up's offsets again. */
-	rc = write_at(up, up->wbuf, up->wlen, up->woff, &done);
-	if (rc == 0)
-		kick_writeback(up, up->woff + up->wlen);
-	pthread_mutex_lock(&bs->wlock);
-	up->wrc = rc;
-	up->wpending = 0;
-	if (rc == 0 && up->woff + up->wlen - up->flushed >= BLOB_FLUSH_BYTES)
-		flush_queue(bs, up);
-	pthread_cond_broadcast(&bs->wdone);
-	pthread_mutex_unlock(&bs->wlock);
-}
-
-static void
-run_flush(struct blob_store *bs, struct blob_upload *up)
-{
-	uint64_t end;
-	int rc;
-
-	/* Bytes handed to the kernel before now are covered. */
-	pthread_mutex_lock(&bs->wlock);
-	end = up->wpending ? up->woff : up->woff + up->wlen;
-	pthread_mutex_unlock(&bs->wlock);
-	rc = fdatasync(up->fd) < 0 ? -errno : 0;
-	pthread_mutex_lock(&bs->wlock);
-	if (rc < 0)
-		up->frc = rc;
-	else if (end > up->flushed)
-		up->flushed = end;
-	up->fpending = 0;
-	pthread_cond_broadcast(&bs->wdone);
-	pthread_mutex_unlock(&bs->wlock);
-}
-
-static void *
-writer_main(void *arg)
-{
-	struct blob_store *bs = arg;
-
-	pthread_mutex_lock(&bs->wlock);
-	for (;;) {
-		struct blob_upload *up;
-
-		while (bs->whead == NULL && bs->fhead == NULL && !bs->wstop)
-			pthread_cond_wait(&bs->wwork, &bs->wlock);
-		if (bs->whead != NULL) {
-			up = bs->whead;
-			bs->whead = up->wnext;
-			if (bs->whead == NULL)
-				bs->wtail = NULL;
-			pthread_mutex_unlock(&bs->wlock);
-			run_write(bs, up);
-		} else if (bs->fhead != NULL) {
-			up = bs->fhead;
-			bs->fhead = up->fnext;
-			if (bs->fhead == NULL)
-				bs->ftail = NULL;
-			pthread_mutex_unlock(&bs->wlock);
-			run_flush(bs, up);
-		} else {
-			break; /* stopping, queues drained */
-		}
-		pthread_mutex_lock(&bs->wlock);
-	}
-	pthread_mutex_unlock(&bs->wlock);
-	return NULL;
-}
-
-static void
-writers_start(struct blob_store *bs)
-{
-	pthread_attr_t attr;
-
-	if (pthread_attr_init(&attr) != 0)
-		return;
-	(void)pthread_attr_setstacksize(&attr, BLOB_WRITER_STACK);
-	while (bs->nwriters < BLOB_WRITERS &&
-	       pthread_create(&bs->writers[bs->nwriters], &attr, writer_main,
-	                      bs) == 0)
-		bs->nwriters++;
-	pthread_attr_destroy(&attr);
-}
-
-static void
-writers_stop(struct blob_store *bs)
-{
-	pthread_mutex_lock(&bs->wlock);
-	bs->wstop = 1;
-	pthread_cond_broadcast(&bs->wwork);
-	pthread_mutex_unlock(&bs->wlock);
-	while (bs->nwriters > 0)
-		pthread_join(bs->writers[--bs->nwriters], NULL);
-}
-
-/* Waits for the upload's submitted write and, with all, for its flush.
- * If the write failed, the file is cut back to where that write began and
- * the upload is marked broken: its hash already holds the lost bytes, so
- * it is rebuilt from the file by the next acquire. If a flush failed, the
- * kernel may have dropped bytes it could not write and a later fsync need
- * not say so again: the upload starts over from zero. */
-static int
-upload_wait(struct blob_upload *up, int all)
-{
-	struct blob_store *bs = up->bs;
-	int rc, frc = 0;
-
-	pthread_mutex_lock(&bs->wlock);
-	while (up->wpending || (all && up->fpending))
-		pthread_cond_wait(&bs->wdone, &bs->wlock);
-	rc = up->wrc;
-	up->wrc = 0;
-	if (all) {
-		frc = up->frc;
-		up->frc = 0;
-	}
-	pthread_mutex_unlock(&bs->wlock);
-	if (rc < 0) {
-		up->offset = up->woff;
-		up->broken = 1;
-		if (ftruncate(up->fd, (off_t)up->woff) < 0) {
-			/* commit trims the file before it hashes anything */
-		}
-	}
-	if (frc < 0) {
-		up->offset = 0;
-		up->broken = 1;
-		if (ftruncate(up->fd, 0) < 0) {
-			/* the upload stays broken; commit refuses it */
-		}
-		rc = frc;
-	}
-	return rc;
-}
-
-int
-blob_upload_submit(struct blob_upload *up, const void *buf, size_t len)
-{
-	struct blob_store *bs = up->bs;
-	int rc;
-
-	if ((rc = upload_wait(up, 0)) < 0)
-		return rc;
-	if (up->broken)
-		return -EIO;
-	if (bs->nwriters == 0)
-		return blob_upload_write(up, buf, len);
-	if (len == 0)
-		return 0;
-	if (!EVP_DigestUpdate(up->ctx, buf, len)) {
-		up->broken = 1;
-		return -EIO;
-	}
-	pthread_mutex_lock(&bs->wlock);
-	up->wbuf = buf;
-	up->wlen = len;
-	up->woff = up->offset;
-	up->offset += len;
-	up->wpending = 1;
-	up->wnext = NULL;
-	if (bs->wtail != NULL)
-		bs->wtail->wnext = up;
-	else
-		bs->whead = up;
-	bs->wtail = up;
-	pthread_cond_signal(&bs->wwork);
-	pthread_mutex_unlock(&bs->wlock);
-	return 0;
-}
-
-int
-blob_upload_sync(struct blob_upload *up)
-{
-	int rc = upload_wait(up, 0);
-
-	if (rc == 0 && up->broken)
-		rc = -EIO;
-	return rc;
-}
-
 /* Puts a verified upload file at its final path. */
 static int
 commit_move(struct blob_upload *up, const char *digest)
@@ -1078,7 +678,8 @@ blob_upload_commit(struct blob_upload *up, const char *expected_digest,
 
 	if ((rc = digest_check(expected_digest)) < 0)
 		return rc;
-	if ((rc = upload_wait(up, 1)) < 0 || (rc = blob_upload_sync(up)) < 0)
+	if ((rc = blob_upload_wait(up, 1)) < 0 ||
+	    (rc = blob_upload_sync(up)) < 0)
 		return rc;
 
 	/* A failed truncate in blob_upload_write may have left bytes past
@@ -1139,7 +740,7 @@ blob_upload_stat(struct blob_store *bs, const char *uuid, uint64_t *size,
 	struct stat st;
 	int rc;
 
-	if (!uuid_valid(uuid))
+	if (!blob_uuid_valid(uuid))
 		return RC_UPLOAD_UNKNOWN;
 	if ((rc = upload_path(bs, uuid, path, sizeof(path))) < 0)
 		return rc;
@@ -1158,7 +759,7 @@ blob_upload_delete(struct blob_store *bs, const char *uuid)
 	char path[PATH_MAX];
 	int rc;
 
-	if (!uuid_valid(uuid))
+	if (!blob_uuid_valid(uuid))
 		return RC_UPLOAD_UNKNOWN;
 	if ((rc = upload_path(bs, uuid, path, sizeof(path))) < 0)
 		return rc;
@@ -1170,293 +771,5 @@ blob_upload_delete(struct blob_store *bs, const char *uuid)
 		                                           : -errno;
 	upload_unclaim(up);
 	upload_free(up);
-	return rc;
-}
-
-/* ---- the data-directory lock ---- */
-
-static int
-lock_path(const char *datadir, char *buf, size_t len)
-{
-	int n;
-
-	if (datadir == NULL || *datadir == '\0')
-		return -EINVAL;
-	n = snprintf(buf, len, "%s/lock", datadir);
-	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
-}
-
-int
-blob_data_lock(const char *datadir, int *fd_out)
-{
-	char path[PATH_MAX], pid[32];
-	int fd, rc, n, eintr = 0;
-
-	if ((rc = lock_path(datadir, path, sizeof(path))) < 0)
-		return rc;
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EINTR && eintr++ < BLOB_EINTR_MAX)
-			continue;
-		rc = errno == EWOULDBLOCK ? RC_BUSY : -errno;
-		close(fd);
-		return rc;
-	}
-	/* The pid is for the message of the next process that finds the
-	 * directory taken; the flock alone is the lock. */
-	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
-		rc = -errno;
-		close(fd);
-		return rc != 0 ? rc : -EIO;
-	}
-	*fd_out = fd;
-	return 0;
-}
-
-void
-blob_data_unlock(int fd)
-{
-	if (fd < 0)
-		return;
-	/* Empty the file first: a pid left behind would name a process
-	 * that no longer holds anything. */
-	if (ftruncate(fd, 0) < 0) {
-		/* harmless: the next holder rewrites it */
-	}
-	close(fd); /* releases the flock */
-}
-
-int
-blob_data_lock_owner(const char *datadir, long *pid)
-{
-	char path[PATH_MAX], buf[32], *end;
-	ssize_t n;
-	long v;
-	int fd, rc;
-
-	if ((rc = lock_path(datadir, path, sizeof(path))) < 0)
-		return rc;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? RC_NOT_FOUND : -errno;
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	rc = n < 0 ? -errno : 0;
-	close(fd);
-	if (rc < 0)
-		return rc;
-	buf[n] = '\0';
-	errno = 0;
-	v = strtol(buf, &end, 10);
-	if (end == buf || (*end != '\n' && *end != '\0') || errno != 0 ||
-	    v <= 0)
-		return RC_NOT_FOUND;
-	*pid = v;
-	return 0;
-}
-
-/* ---- walks of the files ---- */
-
-/* dir/name into out. */
-static int
-walk_join(char *out, size_t len, const char *dir, const char *name)
-{
-	int n = snprintf(out, len, "%s/%s", dir, name);
-
-	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
-}
-
-/* Stats name inside d (never following a symlink) and hands it to fn.
- * An entry gone since readdir is skipped. */
-static int
-walk_emit(DIR *d, const char *name, const char *rel, const char *id,
-          blob_entry_fn fn, void *arg)
-{
-	struct blob_entry e;
-	struct stat st;
-
-	if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	e.path = rel;
-	e.id = id;
-	e.regular = S_ISREG(st.st_mode);
-	e.size = e.regular ? (uint64_t)st.st_size : 0;
-	e.mtime = (int64_t)st.st_mtim.tv_sec;
-	return fn(&e, arg);
-}
-
-static int
-is_hex_name(const char *s, size_t n)
-{
-	if (strlen(s) != n)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!is_lower_hex(s[i]))
-			return 0;
-	return 1;
-}
-
-/* The files of one DATA/blobs/sha256/<2 hex> directory. */
-static int
-walk_blob_dir(struct blob_store *bs, const char *sub, blob_entry_fn fn,
-              void *arg)
-{
-	char dir[PATH_MAX], rel[PATH_MAX], reldir[64], id[DIGEST_BUF];
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
-
-	snprintf(reldir, sizeof(reldir), "blobs/sha256/%.2s", sub);
-	if ((rc = walk_join(dir, sizeof(dir), bs->blobs, sub)) < 0)
-		return rc;
-	d = opendir(dir);
-	if (d == NULL)
-		return errno == ENOENT ? 0 : -errno;
-	while (rc == 0) {
-		int ok;
-
-		errno = 0;
-		de = readdir(d);
-		if (de == NULL) {
-			rc = errno != 0 ? -errno : 0;
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if ((rc = walk_join(rel, sizeof(rel), reldir, de->d_name)) < 0)
-			break;
-		ok = is_hex_name(de->d_name, DIGEST_HEX_LEN) &&
-		     memcmp(de->d_name, sub, 2) == 0;
-		if (ok) {
-			memcpy(id, "sha256:", 7);
-			memcpy(id + 7, de->d_name, DIGEST_HEX_LEN + 1);
-		}
-		rc = walk_emit(d, de->d_name, rel, ok ? id : NULL, fn, arg);
-	}
-	closedir(d);
-	return rc;
-}
-
-int
-blob_files_walk(struct blob_store *bs, blob_entry_fn fn, void *arg)
-{
-	char rel[PATH_MAX];
-	struct dirent *de;
-	struct stat st;
-	DIR *d;
-	int rc = 0;
-
-	d = opendir(bs->blobs);
-	if (d == NULL)
-		return -errno;
-	while (rc == 0) {
-		errno = 0;
-		de = readdir(d);
-		if (de == NULL) {
-			rc = errno != 0 ? -errno : 0;
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (is_hex_name(de->d_name, 2) &&
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
-		            0 &&
-		    S_ISDIR(st.st_mode)) {
-			rc = walk_blob_dir(bs, de->d_name, fn, arg);
-			continue;
-		}
-		if ((rc = walk_join(rel, sizeof(rel), "blobs/sha256",
-		                    de->d_name)) < 0)
-			break;
-		rc = walk_emit(d, de->d_name, rel, NULL, fn, arg);
-	}
-	closedir(d);
-	return rc;
-}
-
-int
-blob_uploads_walk(struct blob_store *bs, blob_entry_fn fn, void *arg)
-{
-	char rel[PATH_MAX];
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
-
-	d = opendir(bs->uploads);
-	if (d == NULL)
-		return -errno;
-	while (rc == 0) {
-		errno = 0;
-		de = readdir(d);
-		if (de == NULL) {
-			rc = errno != 0 ? -errno : 0;
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if ((rc = walk_join(rel, sizeof(rel), "uploads", de->d_name)) <
-		    0)
-			break;
-		rc = walk_emit(d, de->d_name, rel,
-		               uuid_valid(de->d_name) ? de->d_name : NULL, fn,
-		               arg);
-	}
-	closedir(d);
-	return rc;
-}
-
-int
-blob_file_hash(struct blob_store *bs, const char *digest, char out[DIGEST_BUF])
-{
-	unsigned char raw[EVP_MAX_MD_SIZE], *buf = NULL;
-	EVP_MD_CTX *ctx = NULL;
-	unsigned int n = 0;
-	uint64_t size;
-	int fd = -1, rc, eintr = 0;
-
-	if ((rc = blob_open(bs, digest, &fd, &size)) < 0)
-		return rc;
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	ctx = EVP_MD_CTX_new();
-	buf = malloc(BLOB_READ_CHUNK);
-	if (ctx == NULL || buf == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (!EVP_DigestInit_ex(ctx, bs->md, NULL)) {
-		rc = -EIO;
-		goto out;
-	}
-	for (;;) {
-		ssize_t r = read(fd, buf, BLOB_READ_CHUNK);
-
-		if (r < 0 && errno == EINTR && eintr++ < BLOB_EINTR_MAX)
-			continue;
-		if (r < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		if (!EVP_DigestUpdate(ctx, buf, (size_t)r)) {
-			rc = -EIO;
-			goto out;
-		}
-	}
-	if (!EVP_DigestFinal_ex(ctx, raw, &n) || n != 32) {
-		rc = -EIO;
-		goto out;
-	}
-	digest_from_raw(raw, out);
-	rc = 0;
-out:
-	free(buf);
-	EVP_MD_CTX_free(ctx);
-	close(fd);
 	return rc;
 }

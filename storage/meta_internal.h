@@ -104,6 +104,12 @@ struct txn {
 };
 
 int meta_rc(int mdb_rc);
+/* The cache of read txns (meta.c) as meta_open and meta_close (meta_env.c)
+ * set it up and tear it down: init gives m an id of its own and the lock
+ * of its reader list; close aborts every thread's cached reader of m and
+ * forgets this thread's (the environment must still be open). */
+void meta_readers_init(struct meta *m);
+void meta_readers_close(struct meta *m);
 int meta_txn_begin(struct meta *m, struct txn *t, int write);
 /* Records rc as the txn's error unless one is already recorded; returns the
  * recorded error. */

@@ -1,4 +1,4 @@
-/* Unit tests for the asynchronous write path of storage/blob.c:
+/* Unit tests for the asynchronous write path of storage/blob_writer.c:
  * blob_upload_submit/blob_upload_sync, the writer threads, O_DIRECT for
  * aligned batches, and the flushes started while an upload arrives.
  * pwrite and fdatasync are wrapped (see test_blob_async.ldflags) so a test
