@@ -16,6 +16,8 @@
 #define DEFAULT_UPLOAD_TTL  86400u
 #define DEFAULT_BATCH_ITEMS 256u
 #define DEFAULT_BATCH_NS    (5u * 1000u * 1000u)
+#define DEFAULT_BUSY_SHARE  10u
+#define PACE_MAX_NS         (100u * 1000u * 1000u)
 
 struct gc {
 	struct meta *m;
@@ -65,6 +67,8 @@ gc_open(struct meta *m, struct blob_store *bs, const struct gc_options *o,
 		g->o.batch_items = DEFAULT_BATCH_ITEMS;
 	if (g->o.batch_ns == 0)
 		g->o.batch_ns = DEFAULT_BATCH_NS;
+	if (g->o.busy_share == 0 || g->o.busy_share > 100)
+		g->o.busy_share = DEFAULT_BUSY_SHARE;
 	pthread_mutex_init(&g->run, NULL);
 	pthread_mutex_init(&g->stats_lock, NULL);
 	*out = g;
@@ -228,6 +232,24 @@ batch_blobs(const struct meta_gc_batch *b, char (**out)[DIGEST_BUF], size_t *n)
 	return 0;
 }
 
+/* Between two txns of a run: while the server is serving requests, sleep
+ * so that the collector's share of the time stays at busy_share percent. */
+static void
+pace(struct gc *g, uint64_t spent_ns)
+{
+	uint64_t ns;
+	struct timespec ts;
+
+	if (g->o.busy == NULL || !g->o.busy(g->o.busy_arg))
+		return;
+	ns = spent_ns * (100u - g->o.busy_share) / g->o.busy_share;
+	if (ns > PACE_MAX_NS)
+		ns = PACE_MAX_NS;
+	ts.tv_sec = (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	nanosleep(&ts, NULL);
+}
+
 static int
 collect(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
         struct gc_report *r)
@@ -246,6 +268,7 @@ collect(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
 	do {
 		char(*blobs)[DIGEST_BUF] = NULL;
 		size_t nb = 0;
+		uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 
 		rc = meta_gc_step(g->m, now, g->o.batch_items, g->o.batch_ns, 0,
 		                  &b);
@@ -264,6 +287,8 @@ collect(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
 			break;
 		if ((rc = batch_report(r, &b, fn, arg)) != 0)
 			break;
+		if (b.more)
+			pace(g, clock_ns(CLOCK_MONOTONIC) - t0);
 	} while (b.more);
 	meta_gc_batch_free(&b);
 	return rc;

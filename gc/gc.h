@@ -24,6 +24,13 @@ struct gc_options {
 	uint64_t upload_ttl; /* seconds without a byte; 0 = default 86400 */
 	size_t batch_items;  /* items per write txn; 0 = default 256 */
 	uint64_t batch_ns;   /* time per write txn; 0 = default 5 ms */
+	/* While busy(busy_arg) says requests are being served, the collector
+	 * paces itself to use at most busy_share percent of the time (it
+	 * sleeps between its txns), so pulls keep their throughput; idle, it
+	 * runs flat out. busy NULL: never paced. busy_share 0 = default 20. */
+	int (*busy)(void *busy_arg);
+	void *busy_arg;
+	unsigned busy_share;
 };
 
 enum gc_kind { GC_MANIFEST = 1, GC_BLOB = 2, GC_UPLOAD = 3 };

@@ -252,92 +252,14 @@ raise_fd_limit(rlim_t want)
 		log_msg("warn", "could not raise the open file limit", NULL);
 }
 
-/* The maintenance thread: writes remembered reads into the index when the
- * table fills up and every minute, and runs the collector every
- * --gc-interval seconds. */
-struct maint {
-	struct gc *gc;
-	uint64_t interval;
-	pthread_t th;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	int stop, started;
-};
-
-static void *
-maint_main(void *arg)
-{
-	struct maint *mt = arg;
-	uint64_t last_flush = now_s(), last_run = now_s();
-
-	pthread_mutex_lock(&mt->lock);
-	while (!mt->stop) {
-		struct timespec ts;
-		uint64_t now;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
-		pthread_cond_timedwait(&mt->wake, &mt->lock, &ts);
-		if (mt->stop)
-			break;
-		pthread_mutex_unlock(&mt->lock);
-		now = now_s();
-		if (mt->interval > 0 && now >= last_run + mt->interval) {
-			struct gc_report rep;
-			int dry = 0, rc;
-			rc = gc_run(mt->gc, 0, now, gc_log_item, &dry, &rep);
-			if (rc == RC_OK) {
-				gc_log_summary(&rep, "interval");
-				gc_report_free(&rep);
-			} else {
-				log_msg("error", "gc run failed", "error",
-				        rc_str(rc), NULL);
-			}
-			last_run = now_s();
-			last_flush = last_run;
-		} else if (gc_access_flush_due(mt->gc) ||
-		           now >= last_flush + 60) {
-			int rc = gc_flush(mt->gc);
-			if (rc != RC_OK)
-				log_msg("warn", "could not record reads",
-				        "error", rc_str(rc), NULL);
-			last_flush = now;
-		}
-		pthread_mutex_lock(&mt->lock);
-	}
-	pthread_mutex_unlock(&mt->lock);
-	return NULL;
-}
-
+/* Whether requests other than the one that may have started a collection
+ * are being served: the collector then paces itself. */
 static int
-maint_start(struct maint *mt, struct gc *gc, uint64_t interval)
+serving_requests(void *arg)
 {
-	mt->gc = gc;
-	mt->interval = interval;
-	pthread_mutex_init(&mt->lock, NULL);
-	pthread_cond_init(&mt->wake, NULL);
-	if (pthread_create(&mt->th, NULL, maint_main, mt) != 0) {
-		pthread_cond_destroy(&mt->wake);
-		pthread_mutex_destroy(&mt->lock);
-		return -1;
-	}
-	mt->started = 1;
-	return 0;
-}
+	struct app *app = arg;
 
-static void
-maint_stop(struct maint *mt)
-{
-	if (!mt->started)
-		return;
-	pthread_mutex_lock(&mt->lock);
-	mt->stop = 1;
-	pthread_cond_signal(&mt->wake);
-	pthread_mutex_unlock(&mt->lock);
-	pthread_join(mt->th, NULL);
-	pthread_cond_destroy(&mt->wake);
-	pthread_mutex_destroy(&mt->lock);
-	mt->started = 0;
+	return atomic_load(&app->inflight) > 1;
 }
 
 int
@@ -346,7 +268,6 @@ cli_serve(int argc, char **argv)
 	char *vals[O_COUNT] = {0};
 	unsigned long long threads, max_conn, grace, shutdown_s, idle;
 	unsigned long long gc_interval, upload_ttl;
-	struct maint maint = {0};
 	struct gc_options go = {0};
 	struct app app = {0};
 	struct meta_options mo = {0};
@@ -480,6 +401,8 @@ cli_serve(int argc, char **argv)
 		goto out;
 	}
 	go.upload_ttl = upload_ttl;
+	go.busy = serving_requests;
+	go.busy_arg = &app;
 	if (gc_open(app.meta, app.blobs, &go, &app.gc) != RC_OK) {
 		fail_msg("cannot start the collector", NULL);
 		goto out;
@@ -508,7 +431,8 @@ cli_serve(int argc, char **argv)
 
 	d = server_start(&app, fd, (unsigned)threads, (unsigned)max_conn,
 	                 (unsigned)idle);
-	if (d != NULL && maint_start(&maint, app.gc, gc_interval) != 0) {
+	if (d != NULL &&
+	    maint_start(app.gc, gc_interval, &app.maint) != 0) {
 		fail_msg("cannot start the maintenance thread", NULL);
 		goto out;
 	}
@@ -547,7 +471,10 @@ cli_serve(int argc, char **argv)
 	}
 	status = 0;
 out:
-	maint_stop(&maint);
+	/* After the drain: a collection a request is waiting for finishes
+	 * and answers first. */
+	maint_stop(app.maint);
+	app.maint = NULL;
 	if (d)
 		MHD_stop_daemon(d);
 	if (fd >= 0 && d == NULL)

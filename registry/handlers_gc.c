@@ -107,30 +107,43 @@ parse_body(struct req *r, int *dry_run)
 	return RC_OK;
 }
 
+/* First call: hand the run to the maintenance thread and suspend this
+ * connection (the worker thread goes on with its other connections).
+ * Second call, once resumed: answer with the report. */
 void
 h_gc_finish(struct req *r)
 {
-	struct gc_report rep;
+	struct gc_job *job = r->job;
 	int dry_run, rc;
-	char *json;
 
+	if (job != NULL && atomic_load(&job->done)) {
+		if (job->rc != RC_OK) {
+			reply_error(r, job->rc, "collection failed");
+			return;
+		}
+		reply_json(r, 200, job->json);
+		job->json = NULL;
+		return;
+	}
 	rc = parse_body(r, &dry_run);
 	if (rc != RC_OK) {
 		reply_error(r, rc, r->err_detail);
 		return;
 	}
-	rc = gc_run(r->app->gc, dry_run, now_s(), gc_log_item, &dry_run, &rep);
-	if (rc != RC_OK) {
-		log_msg("error", "gc run failed", "error", rc_str(rc), NULL);
-		reply_error(r, rc, "collection failed");
+	if (r->app->maint == NULL) {
+		reply_error(r, RC_UNSUPPORTED, "the collector is not running");
 		return;
 	}
-	json = gc_report_json(&rep);
-	gc_log_summary(&rep, "api");
-	gc_report_free(&rep);
-	if (json == NULL) {
+	job = calloc(1, sizeof(*job));
+	if (job == NULL) {
 		reply_error(r, -ENOMEM, NULL);
 		return;
 	}
-	reply_json(r, 200, json);
+	job->dry_run = dry_run;
+	job->conn = r->conn;
+	r->job = job;
+	r->suspended = 1;
+	/* Suspended before the thread can resume it. */
+	MHD_suspend_connection(r->conn);
+	(void)maint_submit(r->app->maint, job);
 }

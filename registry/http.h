@@ -14,13 +14,15 @@
 struct auth;
 struct blob_store;
 struct gc;
+struct maint;
 struct meta;
 
 struct app {
 	struct blob_store *blobs;
 	struct meta *meta;
 	struct auth *auth; /* NULL: no authentication */
-	struct gc *gc;     /* the collector (one run at a time) */
+	struct gc *gc;       /* the collector (one run at a time) */
+	struct maint *maint; /* the thread that runs it (maint.c) */
 	int access_log;
 	atomic_long inflight;
 };
@@ -85,6 +87,8 @@ struct req {
 	int is_head;
 	int started; /* the route's start step ran */
 	int replied; /* a response was queued */
+	int suspended; /* waiting for the maintenance thread (gc) */
+	struct gc_job *job;
 	int err_rc;  /* deferred error: body is discarded, then replied */
 	const char *bearer; /* token from Authorization (MHD's memory) */
 	char www_auth[768]; /* WWW-Authenticate of a 401, "" if none */
@@ -185,6 +189,23 @@ void h_token_get(struct req *r);
 void h_token_post_start(struct req *r);
 int h_token_post_body(struct req *r, const char *data, size_t len);
 void h_token_post_finish(struct req *r);
+
+/* ---- maint.c ---- */
+/* A collection asked for by a request: the maintenance thread runs it,
+ * fills rc and json (malloc'd report), sets done and resumes conn. */
+struct gc_job {
+	int dry_run;
+	struct MHD_Connection *conn;
+	atomic_int done;
+	int rc;
+	char *json;
+	struct gc_job *next;
+};
+int maint_start(struct gc *gc, uint64_t interval, struct maint **out);
+/* Queues a job; the caller then suspends the job's connection. */
+int maint_submit(struct maint *mt, struct gc_job *job);
+/* Runs the jobs still queued, then stops the thread. */
+void maint_stop(struct maint *mt);
 
 /* ---- metrics.c ---- */
 void metrics_count(enum route_kind kind, const char *method, unsigned status,

@@ -33,6 +33,10 @@ req_free(struct req *r)
 	if (r == NULL)
 		return;
 	upload_abandon(r);
+	if (r->job != NULL) {
+		free(r->job->json);
+		free(r->job);
+	}
 	blob_upload_release(r->up); /* waits for writes from buf/buf2 */
 	free(r->buf);
 	free(r->buf2);
@@ -114,13 +118,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	if (r->replied)
 		return MHD_YES;
+	r->suspended = 0; /* resumed: the handler answers now */
 	if (r->err_rc == RC_OK && r->route && r->route->body)
 		(void)r->route->body(r, NULL, 0);
 	if (r->err_rc != RC_OK)
 		reply_error(r, r->err_rc, r->err_detail);
 	else if (r->route && r->route->finish)
 		r->route->finish(r);
-	if (!r->replied)
+	if (!r->replied && !r->suspended)
 		reply_error(r, RC_DB, "handler gave no response");
 	return MHD_YES;
 }
@@ -167,8 +172,11 @@ struct MHD_Daemon *
 server_start(struct app *app, int listen_fd, unsigned threads,
              unsigned conn_limit, unsigned timeout_s)
 {
+	/* Suspend/resume: a collection runs on the maintenance thread while
+	 * its request's connection waits, suspended. */
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-	                 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	                 MHD_USE_ITC | MHD_USE_ERROR_LOG |
+	                 MHD_ALLOW_SUSPEND_RESUME;
 
 	return MHD_start_daemon(
 	        flags, 0, NULL, NULL, on_request, app,

@@ -208,21 +208,56 @@ meta_access_last(struct meta *m, enum meta_gc_kind kind, const char *repo,
 /* ---- the read side of the sequence counter ---- */
 
 static uint64_t
-gen_enter(struct meta *m)
+item_hash(enum meta_gc_kind kind, const char *repo, const char *digest)
 {
-	uint64_t g;
-	struct timespec ts = {0, 50 * 1000};
+	unsigned char d[32];
 
-	while ((g = atomic_load(&m->gc_gen)) & 1)
-		nanosleep(&ts, NULL); /* a collector commit in flight */
-	return g;
+	if (digest_raw(digest, d) != 0)
+		return 0;
+	return key_hash((unsigned char)kind, d,
+	                kind == META_GC_MANIFEST ? repo : NULL);
 }
 
+/* 1 when the commit of counter value g may delete the item. */
 static int
-gen_changed(struct meta *m, uint64_t g)
+is_doomed(struct meta *m, enum meta_gc_kind kind, const char *repo,
+          const char *digest)
 {
+	size_t n = atomic_load(&m->n_doomed);
+	uint64_t h = item_hash(kind, repo, digest);
+
+	if (n > META_DOOMED_MAX || h == 0)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		if (atomic_load_explicit(&m->doomed[i],
+		                         memory_order_acquire) == h)
+			return 1;
+	return 0;
+}
+
+/* After a read that found an item and recorded it: 0 when the answer
+ * stands, 1 when the read must be done again. It stands when no collector
+ * commit began or ended around it (then the collector's last check sees
+ * the record, or the read saw the commit), or when the commit in flight
+ * does not delete this item. Otherwise it waits for that commit. */
+static int
+read_retry(struct meta *m, uint64_t g, enum meta_gc_kind kind,
+           const char *repo, const char *digest)
+{
+	struct timespec ts = {0, 50 * 1000};
+
 	atomic_thread_fence(memory_order_seq_cst);
-	return atomic_load(&m->gc_gen) != g;
+	if (atomic_load(&m->gc_gen) != g)
+		return 1;
+	if ((g & 1) == 0)
+		return 0;
+	/* The set read must be this commit's: the collector writes the next
+	 * one (release) only after the counter moved on. */
+	if (!is_doomed(m, kind, repo, digest) && atomic_load(&m->gc_gen) == g)
+		return 0;
+	while (atomic_load(&m->gc_gen) == g)
+		nanosleep(&ts, NULL);
+	return 1;
 }
 
 int
@@ -230,16 +265,16 @@ meta_blob_read(struct meta *m, const char *repo, const char *digest,
                uint64_t now, uint64_t *size)
 {
 	for (;;) {
-		uint64_t g = gen_enter(m), sz = 0;
+		uint64_t g = atomic_load(&m->gc_gen), sz = 0;
 		int rc = meta_blob_get(m, repo, digest, &sz, NULL);
 
-		if (rc == 0)
-			record(m, META_GC_BLOB, NULL, digest, now);
-		if (gen_changed(m, g))
+		if (rc != 0)
+			return rc; /* absent in any snapshot order: 404 */
+		record(m, META_GC_BLOB, NULL, digest, now);
+		if (read_retry(m, g, META_GC_BLOB, NULL, digest))
 			continue;
-		if (rc == 0)
-			*size = sz;
-		return rc;
+		*size = sz;
+		return 0;
 	}
 }
 
@@ -248,24 +283,38 @@ meta_manifest_read(struct meta *m, const char *repo, const char *ref,
                    int want_body, uint64_t now, struct meta_manifest *out)
 {
 	for (;;) {
-		uint64_t g = gen_enter(m);
+		uint64_t g = atomic_load(&m->gc_gen);
 		struct meta_manifest mm;
 		int rc = meta_manifest_get(m, repo, ref, want_body, &mm);
 
-		if (rc == 0)
-			record(m, META_GC_MANIFEST, repo, mm.digest, now);
-		if (gen_changed(m, g)) {
-			if (rc == 0)
-				free(mm.body);
+		if (rc != 0)
+			return rc;
+		record(m, META_GC_MANIFEST, repo, mm.digest, now);
+		if (read_retry(m, g, META_GC_MANIFEST, repo, mm.digest)) {
+			free(mm.body);
 			continue;
 		}
-		if (rc == 0)
-			*out = mm;
-		return rc;
+		*out = mm;
+		return 0;
 	}
 }
 
 /* ---- the collector side ---- */
+
+void
+meta_gc_doom(struct meta *m, const struct meta_gc_deleted *items, size_t n)
+{
+	if (n > META_DOOMED_MAX) {
+		atomic_store(&m->n_doomed, SIZE_MAX);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		atomic_store_explicit(&m->doomed[i],
+		                      item_hash(items[i].kind, items[i].repo,
+		                                items[i].digest),
+		                      memory_order_release);
+	atomic_store(&m->n_doomed, n);
+}
 
 void
 meta_gc_gen_odd(struct meta *m)

@@ -324,8 +324,10 @@ meta_gc_step(struct meta *m, uint64_t now, size_t max_items, uint64_t max_ns,
 	}
 	if (b->n == 0)
 		return meta_txn_commit(&t);
-	/* The items are decided: a read that comes now either sees them
-	 * gone (it waits for the counter) or is seen here. */
+	/* The items are decided: a read of one of them that comes now either
+	 * sees it gone (it waits for the counter) or is seen here; reads of
+	 * anything else go on. */
+	meta_gc_doom(m, b->items, b->n);
 	meta_gc_gen_odd(m);
 	if (batch_raced(m, b, now)) {
 		meta_txn_abort(&t);

@@ -15,6 +15,7 @@
 
 #define META_SCHEMA_VERSION 2u  /* 2: blinks and intents */
 #define META_KEY_MAX        511 /* LMDB's default maximum key size */
+#define META_DOOMED_MAX     1024
 
 struct meta {
 	MDB_env *env;
@@ -42,6 +43,10 @@ struct meta {
 	atomic_uint_fast64_t acc_floor; /* every item counts as read then */
 	atomic_int acc_flush_wanted;
 	atomic_uint_fast64_t gc_gen; /* odd while a collector commits */
+	/* What that commit deletes (key hashes of the access table), set
+	 * while gc_gen is even: a read of anything else need not wait. */
+	atomic_uint_fast64_t doomed[META_DOOMED_MAX];
+	atomic_size_t n_doomed; /* SIZE_MAX: everything (too many) */
 	pthread_mutex_t readers_lock;
 	MDB_txn **readers;
 	size_t n_readers, cap_readers;
@@ -223,7 +228,10 @@ void meta_access_free(struct meta *m);
  * the floor), 0 when none. */
 uint64_t meta_access_last(struct meta *m, enum meta_gc_kind kind,
                           const char *repo, const char *digest);
-/* The collector's side of the read/commit ordering. */
+/* The collector's side of the read/commit ordering: the items the commit
+ * deletes, then odd (before the last check and the commit), then even. */
+void meta_gc_doom(struct meta *m, const struct meta_gc_deleted *items,
+                  size_t n);
 void meta_gc_gen_odd(struct meta *m);
 void meta_gc_gen_even(struct meta *m);
 /* Last access of an item: its row's touched time, a remembered read, or
