@@ -23,8 +23,10 @@ GC_LIVE=${BENCH_GC_LIVE:-20000}
 GC_DELETE=${BENCH_GC_DELETE:-10000}
 GC_DIST_LIVE=${BENCH_GC_DIST_LIVE:-10000}
 GC_DIST_DELETE=${BENCH_GC_DIST_DELETE:-100}
-GC_PHASES=${BENCH_GC_PHASES:-nogc bulk dist}
+GC_PHASES=${BENCH_GC_PHASES:-nogc bulk dist race}
+GC_RACE_SECONDS=${BENCH_GC_RACE_SECONDS:-120}
 GCFILL=$BUILD/tests/bench/gcfill
+GC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 GC_RES=$W/res/gc
 GC_NOTES=$W/res/gc_notes
 declare -A GV # figures for the report
@@ -469,7 +471,7 @@ gc_main() {
 	: >"$GC_RES"
 	: >"$GC_NOTES"
 	for p in $GC_PHASES; do
-		case $p in nogc | bulk | dist) ;; *) die "unknown gc phase '$p'" ;; esac
+		case $p in nogc | bulk | dist | race) ;; *) die "unknown gc phase '$p'" ;; esac
 	done
 	# nogc fills and measures in turn (nothing is deleted meanwhile). The
 	# other phases' fills come before any collection deletes files: some
@@ -505,7 +507,25 @@ gc_main() {
 			fi
 			;;
 		dist) gc_phase_dist || gc_note "dist: phase failed" ;;
+		race) gc_phase_race ;;
 		esac
 	done
 	gc_report
+}
+
+# ---------------------------------------------------------------- race
+# The race test of make test (writers, readers, a collection every 200 ms,
+# 2 s grace; nothing live may go), longer and against the release build.
+gc_phase_race() {
+	local res ok bad
+	res=$(mktemp)
+	BERTH_BIN=$BERTH_BIN RESULTS=$res GC_RACE_SECONDS=$GC_RACE_SECONDS \
+		timeout $((GC_RACE_SECONDS + 300)) bash "$GC_ROOT/tests/integration/test_gc_race.sh" \
+		>"$W/gc-race.log" 2>&1
+	ok=$(grep -c '^ok ' "$res" || true)
+	bad=$(grep -c '^FAIL ' "$res" || true)
+	gc_raw "phase=race seconds=$GC_RACE_SECONDS ok=$ok failed=$bad"
+	gc_note "race test, $GC_RACE_SECONDS s of load against the release build: $ok checks passed, $bad failed$([ "$bad" -gt 0 ] && echo ": $(grep '^FAIL ' "$res" | head -3 | tr '\n' ';')")"
+	grep '^ok gc race load' "$res" | while read -r l; do gc_note "race: ${l#ok gc race load: }"; done || true
+	rm -f "$res"
 }
