@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <time.h>
 
@@ -95,12 +96,14 @@ slot_is(const struct acc_slot *s, uint64_t h, unsigned char kind,
 int
 meta_access_init(struct meta *m)
 {
-	void *p = NULL;
+	/* Zero pages from the kernel, mapped on first touch (the table is
+	 * 2 MiB, mostly never used), page-aligned: shards are cache-line
+	 * aligned, no false sharing between them. */
+	void *p = mmap(NULL, sizeof(*m->acc), PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	/* Shards are cache-line aligned: no false sharing between them. */
-	if (posix_memalign(&p, 64, sizeof(*m->acc)) != 0)
+	if (p == MAP_FAILED)
 		return -1;
-	memset(p, 0, sizeof(*m->acc));
 	m->acc = p;
 	for (unsigned i = 0; i < ACC_SHARDS; i++)
 		pthread_mutex_init(&m->acc->shard[i].lock, NULL);
@@ -118,7 +121,7 @@ meta_access_free(struct meta *m)
 			free(sh->s[j].repo);
 		pthread_mutex_destroy(&sh->lock);
 	}
-	free(m->acc);
+	munmap(m->acc, sizeof(*m->acc));
 	m->acc = NULL;
 }
 

@@ -483,9 +483,10 @@ push_timed() { # TARGET KIND
 ph_push_mono() { push_timed "$1" mono; }
 ph_push_stream() { push_timed "$1" stream; }
 
-# Token auth: a second berth on the same data directory with --auth, so
-# manifest HEADs with a bearer token run against HEADs without one on the
-# same content, alternately; and sign-ins per second at the token endpoint
+# Token auth: a second berth with --auth on a copy of the data directory
+# (one berth process per directory: DATA/lock), so manifest HEADs with a
+# bearer token run against HEADs without one on the same content,
+# alternately; and sign-ins per second at the token endpoint
 # with the same credentials again and again (a kubelet pull storm).
 start_berth_auth() {
 	local port a=$W/auth
@@ -501,7 +502,10 @@ start_berth_auth() {
 	 "users": [{"name": "kubelet", "password_hash": "$AUTH_HASH",
 	            "rules": [{"repositories": ["**"], "actions": ["pull"]}]}]}
 	EOF
-	"$BERTH_BIN" serve --listen "${ADDR[berth_auth]}" --data "$W/berth-data" \
+	# The content is pushed and nothing writes now: a copy is consistent.
+	cp -a "$W/berth-data" "$W/berth-auth-data" || return 1
+	rm -f "$W/berth-auth-data/lock"
+	"$BERTH_BIN" serve --listen "${ADDR[berth_auth]}" --data "$W/berth-auth-data" \
 		--auth "$a/users.json" --access-log off >"$W/berth_auth.log" 2>&1 &
 	MAINPID[berth_auth]=$!
 	PIDS[berth_auth]=$!
