@@ -431,8 +431,7 @@ cli_serve(int argc, char **argv)
 
 	d = server_start(&app, fd, (unsigned)threads, (unsigned)max_conn,
 	                 (unsigned)idle);
-	if (d != NULL &&
-	    maint_start(app.gc, gc_interval, &app.maint) != 0) {
+	if (d != NULL && maint_start(app.gc, gc_interval, &app.maint) != 0) {
 		fail_msg("cannot start the maintenance thread", NULL);
 		goto out;
 	}

@@ -20,7 +20,7 @@ struct meta;
 struct app {
 	struct blob_store *blobs;
 	struct meta *meta;
-	struct auth *auth; /* NULL: no authentication */
+	struct auth *auth;   /* NULL: no authentication */
 	struct gc *gc;       /* the collector (one run at a time) */
 	struct maint *maint; /* the thread that runs it (maint.c) */
 	int access_log;
@@ -85,11 +85,11 @@ struct req {
 	char ref[DIGEST_BUF > TAG_MAX_LEN + 1 ? DIGEST_BUF : TAG_MAX_LEN + 1];
 	char uuid[40];
 	int is_head;
-	int started; /* the route's start step ran */
-	int replied; /* a response was queued */
+	int started;   /* the route's start step ran */
+	int replied;   /* a response was queued */
 	int suspended; /* waiting for the maintenance thread (gc) */
 	struct gc_job *job;
-	int err_rc;  /* deferred error: body is discarded, then replied */
+	int err_rc; /* deferred error: body is discarded, then replied */
 	const char *bearer; /* token from Authorization (MHD's memory) */
 	char www_auth[768]; /* WWW-Authenticate of a 401, "" if none */
 	char err_detail[256];

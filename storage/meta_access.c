@@ -232,8 +232,8 @@ is_doomed(struct meta *m, enum meta_gc_kind kind, const char *repo,
 	if (n > META_DOOMED_MAX || h == 0)
 		return 1;
 	for (size_t i = 0; i < n; i++)
-		if (atomic_load_explicit(&m->doomed[i],
-		                         memory_order_acquire) == h)
+		if (atomic_load_explicit(&m->doomed[i], memory_order_acquire) ==
+		    h)
 			return 1;
 	return 0;
 }
@@ -244,8 +244,8 @@ is_doomed(struct meta *m, enum meta_gc_kind kind, const char *repo,
  * the record, or the read saw the commit), or when the commit in flight
  * does not delete this item. Otherwise it waits for that commit. */
 static int
-read_retry(struct meta *m, uint64_t g, enum meta_gc_kind kind,
-           const char *repo, const char *digest)
+read_retry(struct meta *m, uint64_t g, enum meta_gc_kind kind, const char *repo,
+           const char *digest)
 {
 	struct timespec ts = {0, 50 * 1000};
 
