@@ -128,6 +128,22 @@ walk_emit(DIR *d, const char *name, const char *rel, const char *id,
 	return fn(&e, arg);
 }
 
+/* The next entry of d other than "." and "..": 1 with *de set, 0 at the
+ * end, a negative errno on error. */
+static int
+dir_next(DIR *d, struct dirent **de)
+{
+	for (;;) {
+		errno = 0;
+		*de = readdir(d);
+		if (*de == NULL)
+			return errno != 0 ? -errno : 0;
+		if (strcmp((*de)->d_name, ".") != 0 &&
+		    strcmp((*de)->d_name, "..") != 0)
+			return 1;
+	}
+}
+
 /* The files of one DATA/blobs/sha256/<2 hex> directory. */
 static int
 walk_blob_dir(struct blob_store *bs, const char *sub, blob_entry_fn fn,
@@ -144,18 +160,9 @@ walk_blob_dir(struct blob_store *bs, const char *sub, blob_entry_fn fn,
 	d = opendir(dir);
 	if (d == NULL)
 		return errno == ENOENT ? 0 : -errno;
-	while (rc == 0) {
+	while ((rc = dir_next(d, &de)) > 0) {
 		int ok;
 
-		errno = 0;
-		de = readdir(d);
-		if (de == NULL) {
-			rc = errno != 0 ? -errno : 0;
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
 		if ((rc = walk_join(rel, sizeof(rel), reldir, de->d_name)) < 0)
 			break;
 		ok = blob_hex_name(de->d_name, DIGEST_HEX_LEN) &&
@@ -164,7 +171,9 @@ walk_blob_dir(struct blob_store *bs, const char *sub, blob_entry_fn fn,
 			memcpy(id, "sha256:", 7);
 			memcpy(id + 7, de->d_name, DIGEST_HEX_LEN + 1);
 		}
-		rc = walk_emit(d, de->d_name, rel, ok ? id : NULL, fn, arg);
+		if ((rc = walk_emit(d, de->d_name, rel, ok ? id : NULL, fn,
+		                    arg)) != 0)
+			break;
 	}
 	closedir(d);
 	return rc;
@@ -182,27 +191,20 @@ blob_files_walk(struct blob_store *bs, blob_entry_fn fn, void *arg)
 	d = opendir(bs->blobs);
 	if (d == NULL)
 		return -errno;
-	while (rc == 0) {
-		errno = 0;
-		de = readdir(d);
-		if (de == NULL) {
-			rc = errno != 0 ? -errno : 0;
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
+	while ((rc = dir_next(d, &de)) > 0) {
 		if (blob_hex_name(de->d_name, 2) &&
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
 		            0 &&
 		    S_ISDIR(st.st_mode)) {
-			rc = walk_blob_dir(bs, de->d_name, fn, arg);
+			if ((rc = walk_blob_dir(bs, de->d_name, fn, arg)) != 0)
+				break;
 			continue;
 		}
 		if ((rc = walk_join(rel, sizeof(rel), "blobs/sha256",
 		                    de->d_name)) < 0)
 			break;
-		rc = walk_emit(d, de->d_name, rel, NULL, fn, arg);
+		if ((rc = walk_emit(d, de->d_name, rel, NULL, fn, arg)) != 0)
+			break;
 	}
 	closedir(d);
 	return rc;
@@ -219,22 +221,15 @@ blob_uploads_walk(struct blob_store *bs, blob_entry_fn fn, void *arg)
 	d = opendir(bs->uploads);
 	if (d == NULL)
 		return -errno;
-	while (rc == 0) {
-		errno = 0;
-		de = readdir(d);
-		if (de == NULL) {
-			rc = errno != 0 ? -errno : 0;
-			break;
-		}
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
+	while ((rc = dir_next(d, &de)) > 0) {
 		if ((rc = walk_join(rel, sizeof(rel), "uploads", de->d_name)) <
 		    0)
 			break;
-		rc = walk_emit(d, de->d_name, rel,
-		               blob_uuid_valid(de->d_name) ? de->d_name : NULL,
-		               fn, arg);
+		if ((rc = walk_emit(d, de->d_name, rel,
+		                    blob_uuid_valid(de->d_name) ? de->d_name
+		                                                : NULL,
+		                    fn, arg)) != 0)
+			break;
 	}
 	closedir(d);
 	return rc;
