@@ -372,17 +372,6 @@ gc_phase_dist() {
 }
 
 # ---------------------------------------------------------------- report
-gc_check() { # LABEL VALUE OP LIMIT (same wording as run.sh's check)
-	local v=$2 res
-	if [ -z "$v" ] || [ "$v" = "—" ]; then
-		res="SKIP (not measured)"
-	elif awk -v a="$v" -v b="$4" -v op="$3" 'BEGIN{exit !((op == ">=" && a >= b) || (op == "<=" && a <= b))}'; then
-		res=PASS
-	else
-		res=MISS
-	fi
-	echo "- $res: $1 = $v (target $3 $4)"
-}
 
 gc_us_req() { awk -v c="$1" -v r="$2" 'BEGIN{if (c != "" && r > 0) printf "%.1f", c * 1e6 / r; else print "—"}'; }
 
@@ -447,13 +436,13 @@ gc_report() {
 	echo
 	echo "### Targets"
 	echo
-	gc_check "no-garbage run at $last manifests, wall ms" "${GV[nogc.$last.wall_ms]:-}" "<=" 50
-	gc_check "no-garbage run duration $last / $first manifests (flat)" \
+	check "no-garbage run at $last manifests, wall ms" "${GV[nogc.$last.wall_ms]:-}" "<=" 50
+	check "no-garbage run duration $last / $first manifests (flat)" \
 		"$(ratio "${GV[nogc.$last.dur_ms]:-}" "${GV[nogc.$first.dur_ms]:-}")" "<=" 2
 	echo "  (wall time $last / $first manifests = $(ratio "${GV[nogc.$last.wall_ms]:-}" "${GV[nogc.$first.wall_ms]:-}"): under a millisecond, the HTTP round trip and scheduling)"
-	gc_check "manifest GET req/s during the bulk run / quiet" "$(ratio "$(kv "$d" rps)" "$(kv "$q" rps)")" ">=" 0.9
-	gc_check "manifest GET p99 during the bulk run / quiet" "$(ratio "$(kv "$d" p99_ms)" "$(kv "$q" p99_ms)")" "<=" 1.1
-	gc_check "distribution garbage-collect time / berth online run" \
+	check "manifest GET req/s during the bulk run / quiet" "$(ratio "$(kv "$d" rps)" "$(kv "$q" rps)")" ">=" 0.9
+	check "manifest GET p99 during the bulk run / quiet" "$(ratio "$(kv "$d" p99_ms)" "$(kv "$q" p99_ms)")" "<=" 1.1
+	check "distribution garbage-collect time / berth online run" \
 		"$(ratio "${GV[dist.dist_s]:-}" "${GV[dist.berth_s]:-}")" ">=" 100
 	echo
 	echo "### Raw gc runs"

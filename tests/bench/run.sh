@@ -287,6 +287,19 @@ push_manifest() { # TARGET FILE REFERENCE
 	[ "$code" = 201 ] || { log "$1: manifest PUT answered $code"; return 1; }
 }
 
+# check LABEL VALUE OP LIMIT: one PASS/MISS line.
+check() {
+	local v=$2 res
+	if [ -z "$v" ] || [ "$v" = "—" ]; then
+		res="SKIP (not measured)"
+	elif awk -v a="$v" -v b="$4" -v op="$3" 'BEGIN{exit !((op == ">=" && a >= b) || (op == "<=" && a <= b) || (op == "<" && a < b))}'; then
+		res=PASS
+	else
+		res=MISS
+	fi
+	echo "- $res: $1 = $v (target $3 $4)"
+}
+
 kv() { # LINE KEY
 	awk -v k="$2" '{ for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) { print a[2]; exit } } }' <<<"$1"
 }
@@ -692,18 +705,6 @@ report() {
 	echo '```'
 }
 
-# check LABEL VALUE OP LIMIT: one PASS/MISS line.
-check() {
-	local v=$2 res
-	if [ -z "$v" ] || [ "$v" = "—" ]; then
-		res="SKIP (not measured)"
-	elif awk -v a="$v" -v b="$4" -v op="$3" 'BEGIN{exit !((op == ">=" && a >= b) || (op == "<=" && a <= b) || (op == "<" && a < b))}'; then
-		res=PASS
-	else
-		res=MISS
-	fi
-	echo "- $res: $1 = $v (target $3 $4)"
-}
 
 checks() {
 	local p label

@@ -35,6 +35,19 @@ POLICY=$T/home/policy.json
 # A TERM from tests/run.sh's timeout must still run the EXIT trap.
 trap 'exit 143' TERM INT
 
+# run CMD...: runs a client command (120 s at most), its output in
+# $T/last.out and appended with the command and its status to
+# $T/clients.log. A test may define its own run after sourcing this.
+run() {
+	local rc t0=$SECONDS
+	echo "+ $*" >>"$T/clients.log"
+	timeout 120 "$@" >"$T/last.out" 2>&1
+	rc=$?
+	cat "$T/last.out" >>"$T/clients.log"
+	echo "= rc $rc in $((SECONDS - t0)) s" >>"$T/clients.log"
+	return $rc
+}
+
 # stop_pid PID SECONDS: TERM, bounded wait, then KILL.
 stop_pid() {
 	local pid=$1 secs=${2:-10}

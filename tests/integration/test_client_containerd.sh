@@ -9,15 +9,6 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/clients_lib.sh
 
 export CONTAINERD_SNAPSHOTTER=native
-run() {
-	local rc t0=$SECONDS
-	echo "+ $*" >>"$T/clients.log"
-	timeout 120 "$@" >"$T/last.out" 2>&1
-	rc=$?
-	cat "$T/last.out" >>"$T/clients.log"
-	echo "= rc $rc in $((SECONDS - t0)) s" >>"$T/clients.log"
-	return $rc
-}
 c() { run ctr -a "$CTD_SOCK" -n berth-test "$@"; }
 cq() { timeout 60 ctr -a "$CTD_SOCK" -n berth-test "$@" 2>>"$T/clients.log"; }
 why() { echo "$1 (ctr: $(tail_msg "$T/last.out"))"; }

@@ -11,15 +11,6 @@ cd "$(dirname "$0")/../.." || exit 1
 
 export CONTAINERD_SNAPSHOTTER=native
 GRACE=3
-run() {
-	local rc t0=$SECONDS
-	echo "+ $*" >>"$T/clients.log"
-	timeout 120 "$@" >"$T/last.out" 2>&1
-	rc=$?
-	cat "$T/last.out" >>"$T/clients.log"
-	echo "= rc $rc in $((SECONDS - t0)) s" >>"$T/clients.log"
-	return $rc
-}
 why() { echo "$1 ($(tail_msg "$T/last.out"))"; }
 sk() { run skopeo --policy "$POLICY" "$@"; }
 c() { run ctr -a "$CTD_SOCK" -n berth-gc "$@"; }
