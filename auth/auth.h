@@ -117,9 +117,6 @@ int auth_scope_parse(const char *s, struct auth_scope *out)
 int auth_scope_format(const struct auth_scope *sc, char *buf, size_t len)
         __attribute__((warn_unused_result));
 
-/* Whether glob (with `*` and `**` as above) matches name. */
-int auth_glob_match(const char *glob, const char *name);
-
 /* ---- passwords ---- */
 
 /* Hashes a password for the users file: PBKDF2-HMAC-SHA256 with

@@ -69,12 +69,6 @@ void auth_b64_encode(enum auth_b64 alpha, const unsigned char *in, size_t n,
 long auth_b64_decode(enum auth_b64 alpha, const char *in, size_t len,
                      unsigned char *out, size_t max);
 
-/* ---- jsonline.c ---- */
-/* 1-based line where the value at path ("users[2].rules[0].actions")
- * starts in the JSON text, or where its closest existing ancestor starts
- * when it is missing; 0 when neither is found. */
-int auth_json_path_line(const char *text, size_t len, const char *path);
-
 /* ---- scope.c ---- */
 /* Bits of one action word ("pull", "push", "delete", "*"); 0 if unknown. */
 unsigned auth_action_bits(const char *word, size_t len);

@@ -1,7 +1,7 @@
 /* The users file (format in auth.h): parsed with jansson, checked field by
  * field, unknown keys refused so that a typo is an error rather than a
  * silently ignored rule. Every error names the line (jansson's for syntax
- * errors, jsonline.c's for the rest), the JSON path and the reason. */
+ * errors, common/jsonline.c's for the rest), the JSON path and the reason. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "auth/auth_internal.h"
+#include "common/jsonline.h"
 #include "common/rc.h"
 
 #define PATH_BUF  96     /* a JSON path in a message */
@@ -51,7 +52,7 @@ bad(struct cfg *c, const char *path, const char *fmt, ...)
 
 	if (c->err == NULL || c->errlen == 0)
 		return RC_BAD_REQUEST;
-	line = auth_json_path_line(c->text, c->textlen, path);
+	line = json_line_of(c->text, c->textlen, path);
 	if (line > 0)
 		n = snprintf(c->err, c->errlen, "%s:%d: %s%s", c->file, line,
 		             path, *path ? ": " : "");

@@ -1,9 +1,10 @@
-/* Scopes ("repository:name:pull,push"), repository globs, and the grant:
- * what a user may do out of what a client asked for. */
+/* Scopes ("repository:name:pull,push") and the grant: what a user may do
+ * out of what a client asked for (repository globs: common/glob.c). */
 #include <stdio.h>
 #include <string.h>
 
 #include "auth/auth_internal.h"
+#include "common/glob.h"
 #include "common/rc.h"
 
 unsigned
@@ -148,56 +149,6 @@ auth_scope_format(const struct auth_scope *sc, char *buf, size_t len)
 	return n;
 }
 
-/* Glob matching with `*` (within a component) and `**` (across them);
- * iterative with one backtrack point per kind of star, so a hostile glob
- * in the users file cannot make it exponential. */
-int
-auth_glob_match(const char *glob, const char *name)
-{
-	const char *g = glob, *n = name;
-	const char *star_g = NULL, *star_n = NULL;   /* last `*` */
-	const char *dstar_g = NULL, *dstar_n = NULL; /* last `**` */
-
-	while (*n != '\0') {
-		if (g[0] == '*' && g[1] == '*') {
-			while (*g == '*')
-				g++;
-			dstar_g = g;
-			dstar_n = n;
-			star_g = NULL;
-			continue;
-		}
-		if (*g == '*') {
-			g++;
-			star_g = g;
-			star_n = n;
-			continue;
-		}
-		if (*g == *n) {
-			g++;
-			n++;
-			continue;
-		}
-		/* Mismatch: let the innermost star swallow one more byte. A
-		 * single `*` cannot swallow a '/'. */
-		if (star_g != NULL && *star_n != '/') {
-			g = star_g;
-			n = ++star_n;
-			continue;
-		}
-		if (dstar_g != NULL) {
-			star_g = NULL;
-			g = dstar_g;
-			n = ++dstar_n;
-			continue;
-		}
-		return 0;
-	}
-	while (*g == '*')
-		g++;
-	return *g == '\0';
-}
-
 unsigned
 auth_rule_allows(const struct auth_rule *r, enum auth_type type,
                  const char *name)
@@ -207,7 +158,7 @@ auth_rule_allows(const struct auth_rule *r, enum auth_type type,
 	if (type == AUTH_TYPE_GC)
 		return r->gc ? AUTH_ALL : 0;
 	for (size_t i = 0; i < r->nrepos; i++)
-		if (auth_glob_match(r->repos[i], name))
+		if (glob_match(r->repos[i], name))
 			return r->actions;
 	return 0;
 }

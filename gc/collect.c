@@ -10,6 +10,7 @@
 
 #include "common/rc.h"
 #include "gc/gc.h"
+#include "gc/gc_internal.h"
 #include "storage/blob.h"
 #include "storage/meta.h"
 
@@ -89,6 +90,8 @@ void
 gc_report_free(struct gc_report *r)
 {
 	free(r->items);
+	free(r->expired);
+	free(r->kept);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -199,9 +202,16 @@ gc_access_flush_due(struct gc *g)
 }
 
 static int
-batch_report(struct gc_report *r, const struct meta_gc_batch *b, gc_item_fn fn,
-             void *arg)
+batch_report(struct gc_report *r, const struct meta_gc_batch *b,
+             const struct gc_pins *pins, gc_item_fn fn, void *arg)
 {
+	for (size_t i = 0; i < b->n_kept; i++) {
+		const struct meta_gc_deleted *d = &b->kept[i];
+		if (gc_report_kept(r, d->repo, "", d->digest,
+		                   gc_pins_manifest(pins, d->repo, d->digest),
+		                   "unreferenced") != 0)
+			return -ENOMEM;
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		const struct meta_gc_deleted *d = &b->items[i];
 		enum gc_kind k =
@@ -251,17 +261,21 @@ pace(struct gc *g, uint64_t spent_ns)
 }
 
 static int
-collect(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
+collect(struct gc *g, const struct gc_run_options *o, uint64_t now,
         struct gc_report *r)
 {
 	struct meta_gc_batch b;
-	int rc = 0, conflicts = 0;
+	struct meta_keep keep;
+	int rc = 0, conflicts = 0, dry_run = o->dry_run;
+	gc_item_fn fn = o->item;
+	void *arg = o->arg;
 
 	memset(&b, 0, sizeof(b));
+	gc_keep_init(&keep, o->policy, o->pins);
 	if (dry_run) {
-		rc = meta_gc_step(g->m, now, 0, 0, 1, &b);
+		rc = meta_gc_step(g->m, now, 0, 0, 1, &keep, &b);
 		if (rc == 0)
-			rc = batch_report(r, &b, fn, arg);
+			rc = batch_report(r, &b, o->pins, fn, arg);
 		meta_gc_batch_free(&b);
 		return rc;
 	}
@@ -271,7 +285,7 @@ collect(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
 		uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 
 		rc = meta_gc_step(g->m, now, g->o.batch_items, g->o.batch_ns, 0,
-		                  &b);
+		                  &keep, &b);
 		if (rc != 0)
 			break;
 		if (b.conflict && ++conflicts > 1000) {
@@ -285,7 +299,7 @@ collect(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
 		free(blobs);
 		if (rc != 0)
 			break;
-		if ((rc = batch_report(r, &b, fn, arg)) != 0)
+		if ((rc = batch_report(r, &b, o->pins, fn, arg)) != 0)
 			break;
 		if (b.more)
 			pace(g, clock_ns(CLOCK_MONOTONIC) - t0);
@@ -383,10 +397,21 @@ int
 gc_run(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
        struct gc_report *out)
 {
+	struct gc_run_options o = {.dry_run = dry_run, .item = fn, .arg = arg};
+
+	return gc_run_with(g, &o, now, out);
+}
+
+int
+gc_run_with(struct gc *g, const struct gc_run_options *o, uint64_t now,
+            struct gc_report *out)
+{
 	struct gc_report r;
 	struct meta_gc_state st;
 	uint64_t t0;
-	int rc;
+	int rc, dry_run = o->dry_run;
+	gc_item_fn fn = o->item;
+	void *arg = o->arg;
 
 	memset(&r, 0, sizeof(r));
 	r.dry_run = dry_run;
@@ -400,8 +425,12 @@ gc_run(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
 	 * memory table starts empty-ish and the rows carry the times. */
 	if (rc == 0)
 		rc = meta_access_flush(g->m, NULL);
+	/* Tags that expired go first: the collection below then sees
+	 * their manifests queued (due past the grace). */
 	if (rc == 0)
-		rc = collect(g, dry_run, now, fn, arg, &r);
+		rc = gc_retention_expire(g->m, o, now, &r);
+	if (rc == 0)
+		rc = collect(g, o, now, &r);
 	if (rc == 0)
 		rc = purge_uploads(g, dry_run, now, fn, arg, &r);
 	if (rc == 0 && (rc = meta_gc_state_get(g->m, now, &st)) == 0) {

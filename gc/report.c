@@ -27,6 +27,59 @@ kind_totals(const struct gc_report *r, enum gc_kind k)
 	                 "bytes", (json_int_t)r->bytes[k]);
 }
 
+/* "tags_expired", "kept_by_pins" and "pins" of a run with retention. */
+static int
+retention_add(json_t *root, const struct gc_report *r)
+{
+	json_t *exp = json_array(), *kept = json_array();
+
+	if (exp == NULL || kept == NULL)
+		goto fail;
+	for (size_t i = 0; i < r->n_expired; i++) {
+		const struct gc_expired *e = &r->expired[i];
+		if (json_array_append_new(
+		            exp,
+		            json_pack("{s:s,s:s,s:s,s:s,s:o,s:I}", "repository",
+		                      e->repo, "tag", e->tag, "digest",
+		                      e->digest, "reason", e->reason, "expired",
+		                      e->expires ? utc(e->expires)
+		                                 : json_null(),
+		                      "bytes", (json_int_t)e->bytes)) != 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < r->n_kept; i++) {
+		const struct gc_kept *k = &r->kept[i];
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "repository",
+		                      k->repo, "digest", k->digest, "pin",
+		                      k->pin, "kept_from", k->reason);
+		if (o != NULL && k->tag[0] != '\0' &&
+		    json_object_set_new(o, "tag", json_string(k->tag)) != 0) {
+			json_decref(o);
+			o = NULL;
+		}
+		if (json_array_append_new(kept, o) != 0)
+			goto fail;
+	}
+	if (json_object_set_new(root, "tags_expired", exp) != 0) {
+		exp = NULL;
+		goto fail;
+	}
+	exp = NULL;
+	if (json_object_set_new(root, "kept_by_pins", kept) != 0) {
+		kept = NULL;
+		goto fail;
+	}
+	kept = NULL;
+	if (json_object_set_new(root, "pins",
+	                        json_integer((json_int_t)r->pins)) != 0)
+		goto fail;
+	return 0;
+fail:
+	json_decref(exp);
+	json_decref(kept);
+	return -1;
+}
+
 char *
 gc_report_json(const struct gc_report *r)
 {
@@ -60,6 +113,10 @@ gc_report_json(const struct gc_report *r)
 	        (json_int_t)r->queue_len, "deleted", items);
 	if (root == NULL)
 		return NULL;
+	if (retention_add(root, r) != 0) {
+		json_decref(root);
+		return NULL;
+	}
 	out = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	return out;

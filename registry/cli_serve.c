@@ -37,6 +37,7 @@ enum opt_id {
 	O_AUTH,
 	O_GC_INTERVAL,
 	O_UPLOAD_TTL,
+	O_POLICY,
 	O_COUNT
 };
 
@@ -82,6 +83,9 @@ static const struct opt {
                           "86400",
                           "seconds without a byte received after which the "
                           "collector removes an upload session"},
+        [O_POLICY] = {"--policy", "BERTH_POLICY", "policy", NULL,
+                      "retention policy file (JSON): which tags expire; "
+                      "reloaded on SIGHUP and when the file changes"},
 };
 
 static void
@@ -376,6 +380,16 @@ cli_serve(int argc, char **argv)
 		}
 	}
 
+	if (vals[O_POLICY] != NULL && vals[O_POLICY][0] != '\0') {
+		char err[512];
+		rc = policy_open(vals[O_POLICY], &app.policy, err, sizeof(err));
+		if (rc != RC_OK) {
+			fprintf(stderr, "berth: policy: %s\n",
+			        err[0] ? err : rc_str(rc));
+			goto out;
+		}
+	}
+
 	raise_fd_limit((rlim_t)max_conn * 2 + 512);
 	if (listen_on(vals[O_LISTEN], &fd) != 0)
 		goto out;
@@ -427,11 +441,12 @@ cli_serve(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	d = server_start(&app, fd, (unsigned)threads, (unsigned)max_conn,
 	                 (unsigned)idle);
-	if (d != NULL && maint_start(app.gc, gc_interval, &app.maint) != 0) {
+	if (d != NULL && maint_start(&app, gc_interval, &app.maint) != 0) {
 		fail_msg("cannot start the maintenance thread", NULL);
 		goto out;
 	}
@@ -451,7 +466,14 @@ cli_serve(int argc, char **argv)
 		log_msg("info", "token auth on", "realm", auth_realm(app.auth),
 		        "service", auth_service(app.auth), NULL);
 
-	sigwait(&sigs, &sig);
+	/* SIGHUP: the policy file is read again; the others stop. */
+	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
+		if (app.policy != NULL)
+			(void)policy_reload(app.policy, 1);
+		else
+			log_msg("info", "SIGHUP: no policy file to reload",
+			        NULL);
+	}
 	log_msg("info", "shutting down", "signal",
 	        sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
 	{
@@ -487,6 +509,7 @@ out:
 	meta_close(app.meta);
 	blob_store_close(app.blobs);
 	auth_free(app.auth);
+	policy_close(app.policy);
 	if (status == 0)
 		log_msg("info", "stopped", NULL);
 	for (int j = 0; j < O_COUNT; j++)

@@ -1,5 +1,5 @@
 /* The one HTTP client (libcurl) of the commands that talk to a running
- * server: `berth gc` now, later `rm`, `ls`, `backup`. Generic: a method,
+ * server: `berth gc`, `rm`, `ls`, later `backup`. Generic: a method,
  * a path under the server's URL, an optional JSON body; back come the
  * status and the body.
  *
@@ -19,6 +19,9 @@
 #define BERTH_REGISTRY_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
 
 struct client;
 
@@ -68,5 +71,99 @@ int client_reply_error(const struct client *c, const struct client_reply *r,
                        char *err, size_t errlen);
 
 void client_reply_free(struct client_reply *r);
+
+/* The code of an OCI error body ("MANIFEST_UNKNOWN") into code; 0 when
+ * the body is one, -1 otherwise (code is then ""). */
+int client_reply_oci_code(const struct client_reply *r, char *code, size_t len);
+
+/* The body of a reply as JSON: RC_OK and *out (json_decref it), or
+ * RC_UNSUPPORTED and "the server's answer (HTTP N) is not WHAT" in err
+ * when it is no JSON at all. */
+int client_reply_json(const struct client_reply *r, const char *what,
+                      json_t **out, char *err, size_t errlen)
+        __attribute__((warn_unused_result));
+
+/* That line alone, for an answer that is JSON of the wrong shape. */
+void client_reply_invalid(const struct client_reply *r, const char *what,
+                          char *err, size_t errlen);
+
+/* s percent-encoded for a query value or a path segment (all but
+ * A-Z a-z 0-9 - . _ ~), malloc'ed; NULL when out of memory. */
+char *client_escape(const char *s) __attribute__((warn_unused_result));
+
+/* "512 B", "12.4 MiB": binary units, one decimal from KiB on. */
+void client_human_bytes(uint64_t b, char *buf, size_t len);
+
+/* ---- the command line of the commands built on this client ----
+ *
+ * Every such command (gc, rm, ls, …) takes the same flags to reach the
+ * server: --server URL, --user NAME with --password-file FILE, or
+ * --token-file FILE, and --timeout SECONDS; what no flag sets comes from
+ * the environment (BERTH_SERVER, BERTH_USER, BERTH_PASSWORD_FILE,
+ * BERTH_TOKEN_FILE). A sign-in given by flags (user and password, or
+ * token) wins over the other one given by the environment. Secrets are
+ * read from files (a trailing newline dropped, at most 64 KiB) and wiped
+ * once the client holds its copy.
+ *
+ * Messages are one line on stderr, "berth CMD: …"; usage errors end with
+ * " (berth CMD --help)" and mean exit status 2, other failures 1.
+ *
+ *	struct client_cli cli;
+ *	client_cli_init(&cli, "rm");
+ *	for (i = 0; i < argc; i++) {
+ *		if ((rc = client_cli_option(&cli, argc, argv, &i)) == 1)
+ *			continue;
+ *		if (rc != 0)
+ *			return rc;
+ *		… the command's own flags …
+ *	}
+ *	if ((rc = client_cli_finish(&cli)) != 0 ||
+ *	    (rc = client_cli_open(&cli, &c)) != 0)
+ *		return rc;
+ */
+
+#define CLIENT_TIMEOUT_MAX 86400         /* largest --timeout */
+#define CLIENT_SECRET_MAX  (64u * 1024u) /* largest secret file */
+
+struct client_cli {
+	const char *cmd; /* "rm": messages say "berth rm: …" */
+	/* Set by client_cli_finish: */
+	const char *server;
+	const char *user, *password_file; /* both or neither */
+	const char *token_file;           /* or NULL */
+	long timeout_s;
+	/* The flags as given (NULL when absent): */
+	const char *flag_server, *flag_user, *flag_password_file;
+	const char *flag_token_file, *flag_timeout;
+};
+
+void client_cli_init(struct client_cli *cli, const char *cmd);
+
+/* Looks at argv[*i]: 1 when it is one of the flags above (taken, with its
+ * value; *i then points at the value), 0 when it is not, 2 when its value
+ * is missing (message printed). */
+int client_cli_option(struct client_cli *cli, int argc, char **argv, int *i)
+        __attribute__((warn_unused_result));
+
+/* After the flags: the environment for what no flag set, then the rules
+ * (a server is needed; user and password go together; they and a token
+ * exclude each other; a timeout from 1 to CLIENT_TIMEOUT_MAX seconds).
+ * 0, or 2 (message printed). */
+int client_cli_finish(struct client_cli *cli)
+        __attribute__((warn_unused_result));
+
+/* Reads the secret files and opens the client. 0 and *out, or 1 (a file
+ * unreadable, out of memory) or 2 (a server URL or user name client_open
+ * refuses), the message printed. */
+int client_cli_open(const struct client_cli *cli, struct client **out)
+        __attribute__((warn_unused_result));
+
+/* Prints "berth CMD: MESSAGE (berth CMD --help)" and returns 2. */
+int client_cli_usage(const struct client_cli *cli, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/* Prints "berth CMD: MESSAGE" and returns 1. */
+int client_cli_fail(const struct client_cli *cli, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
 #endif

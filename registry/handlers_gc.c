@@ -11,7 +11,8 @@
 #include "gc/gc.h"
 #include "registry/http.h"
 
-#define GC_BODY_MAX 4096
+#define GC_BODY_MAX (16u * 1024u * 1024u) /* a cluster's pins fit */
+#define PINS_MAX    200000
 
 void
 gc_log_item(const struct gc_item *it, void *arg)
@@ -57,7 +58,7 @@ h_gc_body(struct req *r, const char *data, size_t len)
 		r->too_large = 1;
 		r->err_rc = RC_BAD_REQUEST;
 		snprintf(r->err_detail, sizeof(r->err_detail),
-		         "body over %d bytes", GC_BODY_MAX);
+		         "body over %u bytes", GC_BODY_MAX);
 		return RC_OK;
 	}
 	nb = realloc(r->buf, r->len + len + 1);
@@ -71,28 +72,72 @@ h_gc_body(struct req *r, const char *data, size_t len)
 	return RC_OK;
 }
 
-/* {"dry_run": bool}, empty, or nothing at all. */
+/* The "pins" member: an array of strings, copied into the job. */
 static int
-parse_body(struct req *r, int *dry_run)
+pins_take(struct req *r, json_t *v, struct gc_job *job)
+{
+	struct gc_pins *ps = NULL;
+	size_t i, n = json_array_size(v);
+	json_t *x;
+	char err[256];
+	int rc;
+
+	if (!json_is_array(v) || n > PINS_MAX) {
+		snprintf(r->err_detail, sizeof(r->err_detail),
+		         "pins must be an array of at most %d image references",
+		         PINS_MAX);
+		return RC_BAD_REQUEST;
+	}
+	job->has_pins = 1;
+	if (n > 0 && (job->pins = calloc(n, sizeof(*job->pins))) == NULL)
+		return -ENOMEM;
+	json_array_foreach(v, i, x)
+	{
+		if (!json_is_string(x)) {
+			snprintf(r->err_detail, sizeof(r->err_detail),
+			         "pins[%zu] is not a string", i);
+			return RC_BAD_REQUEST;
+		}
+		if ((job->pins[i] = strdup(json_string_value(x))) == NULL)
+			return -ENOMEM;
+		job->n_pins++;
+	}
+	/* Refused here, before the run: a bad pin deletes nothing. */
+	rc = gc_pins_parse(job->pins, job->n_pins, &ps, err, sizeof(err));
+	gc_pins_free(ps);
+	if (rc == RC_BAD_REQUEST)
+		snprintf(r->err_detail, sizeof(r->err_detail), "%s", err);
+	return rc;
+}
+
+/* {"dry_run": bool, "pins": [...]}, empty, or nothing at all. */
+static int
+parse_body(struct req *r, struct gc_job *job)
 {
 	json_error_t err;
 	json_t *root, *v;
 	const char *key;
+	int rc = RC_OK;
 
-	*dry_run = 0;
 	if (r->len == 0)
 		return RC_OK;
 	root = json_loadb(r->buf, r->len, JSON_REJECT_DUPLICATES, &err);
 	if (root == NULL || !json_is_object(root)) {
 		snprintf(r->err_detail, sizeof(r->err_detail),
-		         "body must be a JSON object like {\"dry_run\": true}");
+		         "body must be a JSON object like {\"dry_run\": true, "
+		         "\"pins\": [\"host/repo:tag\"]}");
 		json_decref(root);
 		return RC_BAD_REQUEST;
 	}
 	json_object_foreach(root, key, v)
 	{
 		if (strcmp(key, "dry_run") == 0 && json_is_boolean(v)) {
-			*dry_run = json_is_true(v);
+			job->dry_run = json_is_true(v);
+			continue;
+		}
+		if (strcmp(key, "pins") == 0) {
+			if ((rc = pins_take(r, v, job)) != RC_OK)
+				break;
 			continue;
 		}
 		snprintf(r->err_detail, sizeof(r->err_detail),
@@ -100,11 +145,11 @@ parse_body(struct req *r, int *dry_run)
 		                 ? "dry_run must be true or false"
 		                 : "unknown key %s",
 		         key);
-		json_decref(root);
-		return RC_BAD_REQUEST;
+		rc = RC_BAD_REQUEST;
+		break;
 	}
 	json_decref(root);
-	return RC_OK;
+	return rc;
 }
 
 /* First call: hand the run to the maintenance thread and suspend this
@@ -114,7 +159,7 @@ void
 h_gc_finish(struct req *r)
 {
 	struct gc_job *job = r->job;
-	int dry_run, rc;
+	int rc;
 
 	if (job != NULL && atomic_load(&job->done)) {
 		if (job->rc != RC_OK) {
@@ -123,11 +168,6 @@ h_gc_finish(struct req *r)
 		}
 		reply_json(r, 200, job->json);
 		job->json = NULL;
-		return;
-	}
-	rc = parse_body(r, &dry_run);
-	if (rc != RC_OK) {
-		reply_error(r, rc, r->err_detail);
 		return;
 	}
 	if (r->app->maint == NULL) {
@@ -139,9 +179,18 @@ h_gc_finish(struct req *r)
 		reply_error(r, -ENOMEM, NULL);
 		return;
 	}
-	job->dry_run = dry_run;
+	r->job = job; /* freed with the request */
+	rc = parse_body(r, job);
+	if (rc != RC_OK) {
+		r->job = NULL;
+		for (size_t i = 0; i < job->n_pins; i++)
+			free(job->pins[i]);
+		free(job->pins);
+		free(job);
+		reply_error(r, rc, r->err_detail[0] ? r->err_detail : NULL);
+		return;
+	}
 	job->conn = r->conn;
-	r->job = job;
 	r->suspended = 1;
 	/* Suspended before the thread can resume it. */
 	MHD_suspend_connection(r->conn);

@@ -1,12 +1,20 @@
 /* Manifest endpoints: GET/HEAD/PUT/DELETE /v2/<name>/manifests/<ref>. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/digest.h"
 #include "common/rc.h"
+#include "gc/gc.h"
 #include "registry/http.h"
+#include "storage/blob.h"
 #include "storage/manifest.h"
 #include "storage/meta.h"
+
+#define MT_OCI_CONFIG    "application/vnd.oci.image.config.v1+json"
+#define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define CONFIG_MAX       (4u * 1024u * 1024u) /* config read for labels */
 
 static int
 ref_is_digest(const struct req *r)
@@ -101,12 +109,70 @@ h_manifest_put_body(struct req *r, const char *data, size_t len)
 	return RC_OK;
 }
 
+/* Reads a small blob whole: *out malloc'd (free it). */
+static int
+blob_read_small(struct blob_store *bs, const char *digest, size_t max,
+                char **out, size_t *len)
+{
+	uint64_t size;
+	size_t got = 0;
+	char *buf;
+	int fd, rc = blob_open(bs, digest, &fd, &size);
+
+	if (rc != RC_OK)
+		return rc;
+	if (size > max || (buf = malloc(size > 0 ? size : 1)) == NULL) {
+		close(fd);
+		return RC_TOO_LARGE;
+	}
+	while (got < size) {
+		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(buf);
+			close(fd);
+			return -EIO;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*out = buf;
+	*len = got;
+	return RC_OK;
+}
+
+/* The TTL label of a pushed manifest: its annotations, else the labels of
+ * an image's config (read from the blob store; a config too large to read
+ * here or unreadable carries none). */
+static int
+ttl_of(struct req *r, const struct manifest_info *mi, uint64_t *ttl,
+       const char **label, char *err, size_t errlen)
+{
+	char *cfg = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (mi->config_digest[0] != '\0' &&
+	    (strcmp(mi->config_media_type, MT_OCI_CONFIG) == 0 ||
+	     strcmp(mi->config_media_type, MT_DOCKER_CONFIG) == 0) &&
+	    blob_read_small(r->app->blobs, mi->config_digest, CONFIG_MAX, &cfg,
+	                    &len) != RC_OK)
+		cfg = NULL;
+	rc = gc_ttl_of(mi->annotations_json, cfg, cfg != NULL ? len : 0, ttl,
+	               label, err, errlen);
+	free(cfg);
+	return rc;
+}
+
 void
 h_manifest_put_finish(struct req *r)
 {
 	struct manifest_info *mi = NULL;
 	struct meta_manifest_put p;
 	char digest[DIGEST_BUF], missing[DIGEST_BUF] = "", err[256] = "";
+	const char *ttl_label = NULL;
+	uint64_t ttl = 0;
 	int rc;
 
 	rc = manifest_parse(r->buf ? r->buf : "", r->len,
@@ -124,10 +190,18 @@ h_manifest_put_finish(struct req *r)
 		        "the manifest's digest does not match the reference");
 		return;
 	}
+	rc = ttl_of(r, mi, &ttl, &ttl_label, err, sizeof(err));
+	if (rc != RC_OK) {
+		manifest_info_free(mi);
+		reply_error(r, rc, err);
+		return;
+	}
 	p = (struct meta_manifest_put){
 	        .repo = r->name,
 	        .digest = digest,
 	        .tag = ref_is_digest(r) ? NULL : r->ref,
+	        .ttl = ttl,
+	        .ttl_source = ttl_label,
 	        .body = r->buf ? r->buf : "",
 	        .body_len = r->len,
 	        .info = mi,

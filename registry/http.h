@@ -20,28 +20,31 @@ struct meta;
 struct app {
 	struct blob_store *blobs;
 	struct meta *meta;
-	struct auth *auth;   /* NULL: no authentication */
-	struct gc *gc;       /* the collector (one run at a time) */
-	struct maint *maint; /* the thread that runs it (maint.c) */
+	struct auth *auth;            /* NULL: no authentication */
+	struct gc *gc;                /* the collector (one run at a time) */
+	struct maint *maint;          /* the thread that runs it (maint.c) */
+	struct policy_holder *policy; /* retention policy, NULL: none */
 	int access_log;
 	atomic_long inflight;
 };
 
 enum route_kind {
 	R_NONE = 0,
-	R_BASE,      /* /v2/ */
-	R_CATALOG,   /* /v2/_catalog */
-	R_TAGS,      /* /v2/<name>/tags/list */
-	R_MANIFEST,  /* /v2/<name>/manifests/<ref> */
-	R_BLOB,      /* /v2/<name>/blobs/<digest> */
-	R_UPLOADS,   /* /v2/<name>/blobs/uploads/ */
-	R_UPLOAD,    /* /v2/<name>/blobs/uploads/<uuid> */
-	R_REFERRERS, /* /v2/<name>/referrers/<digest> */
-	R_HEALTHZ,   /* /healthz */
-	R_READYZ,    /* /readyz */
-	R_METRICS,   /* /metrics */
-	R_TOKEN,     /* the token endpoint (the realm's path) */
-	R_GC,        /* /v2/_berth/gc */
+	R_BASE,       /* /v2/ */
+	R_CATALOG,    /* /v2/_catalog */
+	R_TAGS,       /* /v2/<name>/tags/list */
+	R_MANIFEST,   /* /v2/<name>/manifests/<ref> */
+	R_BLOB,       /* /v2/<name>/blobs/<digest> */
+	R_UPLOADS,    /* /v2/<name>/blobs/uploads/ */
+	R_UPLOAD,     /* /v2/<name>/blobs/uploads/<uuid> */
+	R_REFERRERS,  /* /v2/<name>/referrers/<digest> */
+	R_HEALTHZ,    /* /healthz */
+	R_READYZ,     /* /readyz */
+	R_METRICS,    /* /metrics */
+	R_TOKEN,      /* the token endpoint (the realm's path) */
+	R_GC,         /* /v2/_berth/gc */
+	R_ADMIN_TAGS, /* /v2/_berth/tags (the cleanup query) */
+	R_ADMIN_REPO, /* /v2/_berth/repositories/<name>[/] */
 	R_KIND_COUNT
 };
 
@@ -175,6 +178,9 @@ struct gc_report;
 void gc_log_item(const struct gc_item *it, void *arg);
 void gc_log_summary(const struct gc_report *rep, const char *trigger);
 void h_metrics(struct req *r);
+/* handlers_retention.c */
+void h_admin_tags(struct req *r);
+void h_admin_repo_delete(struct req *r);
 
 /* ---- gate.c ---- */
 /* Checks the request's token against what its route needs (auth on).
@@ -195,17 +201,38 @@ void h_token_post_finish(struct req *r);
  * fills rc and json (malloc'd report), sets done and resumes conn. */
 struct gc_job {
 	int dry_run;
+	int has_pins; /* the body sent pins: they replace the stored ones */
+	char **pins;
+	size_t n_pins;
 	struct MHD_Connection *conn;
 	atomic_int done;
 	int rc;
 	char *json;
 	struct gc_job *next;
 };
-int maint_start(struct gc *gc, uint64_t interval, struct maint **out);
+int maint_start(struct app *app, uint64_t interval, struct maint **out);
 /* Queues a job; the caller then suspends the job's connection. */
 int maint_submit(struct maint *mt, struct gc_job *job);
 /* Runs the jobs still queued, then stops the thread. */
 void maint_stop(struct maint *mt);
+
+/* ---- policy.c: the retention policy in force ---- */
+struct policy_holder;
+struct policy_ref;
+struct gc_policy;
+/* Loads the file (RC_BAD_REQUEST with "FILE:LINE: path: reason" in err). */
+int policy_open(const char *path, struct policy_holder **out, char *err,
+                size_t errlen) __attribute__((warn_unused_result));
+void policy_close(struct policy_holder *ph);
+/* A reference to the policy in force (NULL when none); put it back. */
+struct policy_ref *policy_get(struct policy_holder *ph);
+const struct gc_policy *policy_of(const struct policy_ref *r);
+void policy_put(struct policy_ref *r);
+/* Loads the file again when it changed (or always, with force): 1
+ * reloaded, 0 unchanged, < 0 failed (the previous policy stays; logged). */
+int policy_reload(struct policy_holder *ph, int force);
+void policy_stats(struct policy_holder *ph, unsigned long *reloads,
+                  unsigned long *failures);
 
 /* ---- metrics.c ---- */
 void metrics_count(enum route_kind kind, const char *method, unsigned status,

@@ -25,6 +25,10 @@ static const struct command {
          cli_auth},
         {"gc", "collect garbage on a running server now (berth gc --help)",
          cli_gc},
+        {"rm", "delete tags or repositories on a server (berth rm --help)",
+         cli_rm},
+        {"ls", "list tags, sizes and expiry on a server (berth ls --help)",
+         cli_ls},
         {"check",
          "verify a stopped registry's data directory, --repair what is "
          "safe (berth check --help)",

@@ -4,18 +4,25 @@
  * --gc-interval seconds), and writes remembered reads into the index when
  * the table fills up and every minute. One thread: runs never overlap. */
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "common/rc.h"
 #include "gc/gc.h"
+#include "storage/meta.h"
 #include "registry/http.h"
 
-#define FLUSH_EVERY_S 60
+/* Last-pull times and reads go into the index this often (one write txn
+ * when there were any). */
+#define FLUSH_EVERY_S 5
+#define POLICY_POLL_S 2 /* how often the policy file is looked at */
 
 struct maint {
 	struct gc *gc;
+	struct meta *meta;
+	struct policy_holder *policy;
 	uint64_t interval;
 	pthread_t th;
 	pthread_mutex_t lock;
@@ -24,23 +31,101 @@ struct maint {
 	int stop;
 };
 
+static void
+log_expired(const struct gc_expired *e, void *arg)
+{
+	int dry = arg != NULL && *(const int *)arg;
+
+	log_fields("info", dry ? "tag would expire" : "tag expired",
+	           json_pack("{s:s,s:s,s:s,s:s,s:I}", "repository", e->repo,
+	                     "tag", e->tag, "digest", e->digest, "reason",
+	                     e->reason, "bytes", (json_int_t)e->bytes));
+}
+
+static void
+log_kept(const struct gc_report *rep)
+{
+	for (size_t i = 0; i < rep->n_kept; i++) {
+		const struct gc_kept *k = &rep->kept[i];
+		log_fields("info", "kept by pin",
+		           json_pack("{s:s,s:s,s:s,s:s,s:s}", "repository",
+		                     k->repo, "tag", k->tag, "digest",
+		                     k->digest, "pin", k->pin, "kept_from",
+		                     k->reason));
+	}
+}
+
+/* The pins of this run: sent with it (stored for the next runs unless it
+ * is a dry run), or the stored ones. */
+static int
+run_pins(struct maint *mt, const struct gc_job *job, struct gc_pins **out)
+{
+	struct meta_list stored = {0};
+	char err[512];
+	int rc;
+
+	if (job != NULL && job->has_pins) {
+		rc = gc_pins_parse(job->pins, job->n_pins, out, err,
+		                   sizeof(err));
+		if (rc == RC_OK && !job->dry_run &&
+		    (rc = meta_pins_put(mt->meta, job->pins, job->n_pins)) !=
+		            RC_OK)
+			gc_pins_free(*out);
+		return rc;
+	}
+	rc = meta_pins_get(mt->meta, &stored);
+	if (rc != RC_OK)
+		return rc;
+	rc = gc_pins_parse(stored.items, stored.count, out, err, sizeof(err));
+	meta_list_free(&stored);
+	return rc;
+}
+
+/* One run with the policy in force and the pins; trigger names it in the
+ * log. */
+static int
+run(struct maint *mt, const struct gc_job *job, const char *trigger,
+    struct gc_report *rep)
+{
+	struct gc_run_options o = {0};
+	struct policy_ref *pol = policy_get(mt->policy);
+	struct gc_pins *pins = NULL;
+	int dry = job != NULL && job->dry_run;
+	int rc = run_pins(mt, job, &pins);
+
+	if (rc == RC_OK) {
+		o.dry_run = dry;
+		o.policy = policy_of(pol);
+		o.pins = pins;
+		o.item = gc_log_item;
+		o.expired = log_expired;
+		o.arg = &dry;
+		rc = gc_run_with(mt->gc, &o, now_s(), rep);
+	}
+	gc_pins_free(pins);
+	policy_put(pol);
+	if (rc == RC_OK) {
+		log_kept(rep);
+		gc_log_summary(rep, trigger);
+	} else {
+		log_msg("error", "gc run failed", "trigger", trigger, "error",
+		        rc_str(rc), NULL);
+	}
+	return rc;
+}
+
 /* Runs one job and hands the answer back to its (suspended) request. */
 static void
 job_run(struct maint *mt, struct gc_job *job)
 {
 	struct gc_report rep;
-	int dry = job->dry_run;
 
-	job->rc = gc_run(mt->gc, dry, now_s(), gc_log_item, &dry, &rep);
+	job->rc = run(mt, job, "api", &rep);
 	if (job->rc == RC_OK) {
-		gc_log_summary(&rep, "api");
 		job->json = gc_report_json(&rep);
 		if (job->json == NULL)
 			job->rc = -ENOMEM;
 		gc_report_free(&rep);
-	} else {
-		log_msg("error", "gc run failed", "error", rc_str(job->rc),
-		        NULL);
 	}
 	atomic_store(&job->done, 1);
 	/* Last: the request may be freed as soon as it runs again. */
@@ -51,15 +136,9 @@ static void
 interval_run(struct maint *mt)
 {
 	struct gc_report rep;
-	int dry = 0, rc;
 
-	rc = gc_run(mt->gc, 0, now_s(), gc_log_item, &dry, &rep);
-	if (rc == RC_OK) {
-		gc_log_summary(&rep, "interval");
+	if (run(mt, NULL, "interval", &rep) == RC_OK)
 		gc_report_free(&rep);
-	} else {
-		log_msg("error", "gc run failed", "error", rc_str(rc), NULL);
-	}
 }
 
 static void *
@@ -67,6 +146,7 @@ maint_main(void *arg)
 {
 	struct maint *mt = arg;
 	uint64_t last_flush = now_s(), last_run = now_s();
+	uint64_t last_poll = now_s();
 
 	pthread_mutex_lock(&mt->lock);
 	for (;;) {
@@ -95,6 +175,10 @@ maint_main(void *arg)
 			continue;
 		pthread_mutex_unlock(&mt->lock);
 		now = now_s();
+		if (mt->policy != NULL && now >= last_poll + POLICY_POLL_S) {
+			(void)policy_reload(mt->policy, 0);
+			last_poll = now;
+		}
 		if (mt->interval > 0 && now >= last_run + mt->interval) {
 			interval_run(mt);
 			last_run = last_flush = now_s();
@@ -113,13 +197,15 @@ maint_main(void *arg)
 }
 
 int
-maint_start(struct gc *gc, uint64_t interval, struct maint **out)
+maint_start(struct app *app, uint64_t interval, struct maint **out)
 {
 	struct maint *mt = calloc(1, sizeof(*mt));
 
 	if (mt == NULL)
 		return -ENOMEM;
-	mt->gc = gc;
+	mt->gc = app->gc;
+	mt->meta = app->meta;
+	mt->policy = app->policy;
 	mt->interval = interval;
 	pthread_mutex_init(&mt->lock, NULL);
 	pthread_cond_init(&mt->wake, NULL);

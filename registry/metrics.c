@@ -11,9 +11,10 @@
 #include "storage/meta.h"
 
 static const char *const kind_names[R_KIND_COUNT] = {
-        "none",   "base",    "catalog", "tags",      "manifest",
-        "blob",   "uploads", "upload",  "referrers", "healthz",
-        "readyz", "metrics", "token",   "gc",
+        "none",      "base",    "catalog",    "tags",
+        "manifest",  "blob",    "uploads",    "upload",
+        "referrers", "healthz", "readyz",     "metrics",
+        "token",     "gc",      "admin_tags", "admin_repository",
 };
 const char *
 route_kind_name(enum route_kind kind)

@@ -39,6 +39,9 @@ static const struct route routes[] = {
         {"POST", R_TOKEN, h_token_post_start, h_token_post_body,
          h_token_post_finish, A_NONE},
         {"POST", R_GC, h_gc_start, h_gc_body, h_gc_finish, A_GC},
+        /* rows are limited to what the token may pull */
+        {"GET", R_ADMIN_TAGS, h_admin_tags, NULL, NULL, A_BASE},
+        {"DELETE", R_ADMIN_REPO, h_admin_repo_delete, NULL, NULL, A_DELETE},
 };
 
 const struct route *
@@ -157,6 +160,27 @@ route_parse(const char *url, enum route_kind *kind, char *name, size_t namelen,
 	}
 	if (strcmp(path, "_berth/gc") == 0) {
 		*kind = R_GC;
+		return RC_OK;
+	}
+	if (strcmp(path, "_berth/tags") == 0) {
+		*kind = R_ADMIN_TAGS;
+		return RC_OK;
+	}
+	if (strncmp(path, "_berth/repositories/", 20) == 0) {
+		/* A name, or a prefix ending in '/': the prefix "a/b/" is
+		 * named "a/b/" followed by `**`, the scope a delete of every
+		 * repository under it needs. */
+		const char *n = path + 20;
+		size_t len = strlen(n);
+		int prefix = len > 0 && n[len - 1] == '/';
+		if (prefix)
+			len--;
+		if (copy_part(name, namelen, n, len) != 0 ||
+		    !name_is_valid(name) || len + 4 > namelen)
+			return RC_NAME_INVALID;
+		if (prefix)
+			strcat(name, "/**");
+		*kind = R_ADMIN_REPO;
 		return RC_OK;
 	}
 	{

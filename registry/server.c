@@ -35,6 +35,9 @@ req_free(struct req *r)
 	upload_abandon(r);
 	if (r->job != NULL) {
 		free(r->job->json);
+		for (size_t i = 0; i < r->job->n_pins; i++)
+			free(r->job->pins[i]);
+		free(r->job->pins);
 		free(r->job);
 	}
 	blob_upload_release(r->up); /* waits for writes from buf/buf2 */

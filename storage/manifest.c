@@ -62,6 +62,7 @@ struct parse_ctx {
 	struct manifest_child *kids;
 	size_t n_kids;
 	size_t cap_kids;
+	struct manifest_info *mi;
 };
 
 static void __attribute__((format(printf, 2, 3)))
@@ -554,6 +555,10 @@ parse_children(struct parse_ctx *c, json_t *root, const char *mt, enum shape sh)
 	rc = kid_add(c, &de, 0);
 	if (rc != RC_OK)
 		return rc;
+	snprintf(c->mi->config_digest, sizeof(c->mi->config_digest), "%s",
+	         de.digest);
+	snprintf(c->mi->config_media_type, sizeof(c->mi->config_media_type),
+	         "%s", de.media_type);
 	/* Docker schema2 requires layers; OCI lets an image manifest (an
 	 * artifact) carry none. */
 	return desc_array_parse(c, root, "layers",
@@ -602,6 +607,7 @@ manifest_parse(const void *body, size_t len, const char *content_type,
 		goto fail;
 	}
 	mi = calloc(1, sizeof(*mi));
+	c.mi = mi;
 	if (mi == NULL) {
 		rc = -ENOMEM;
 		goto fail;

@@ -40,6 +40,9 @@ struct manifest_info {
 	struct manifest_child *children;    /* unique by digest, in order */
 	size_t n_children;
 	int is_index; /* OCI index or docker list */
+	/* An image manifest's config descriptor ("" for an index). */
+	char config_digest[DIGEST_BUF];
+	char config_media_type[MEDIA_TYPE_BUF];
 };
 
 /* Parses body (len bytes). content_type is the request's Content-Type

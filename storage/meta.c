@@ -441,6 +441,9 @@ meta_txn_commit(struct txn *t)
 	rc = mdb_txn_commit(t->txn);
 	t->txn = NULL;
 	t->rc = meta_rc(rc);
+	if (t->rc == 0)
+		atomic_fetch_add_explicit(&t->m->write_txns, 1,
+		                          memory_order_relaxed);
 	return t->rc;
 }
 
@@ -639,6 +642,7 @@ meta_manifest_row_get(struct txn *t, const char *repo, const char *digest,
 	meta_dec_str(&d, r->subject, sizeof(r->subject));
 	meta_dec_str(&d, r->artifact_type, sizeof(r->artifact_type));
 	r->touched = d.off < d.len ? meta_dec_u64(&d) : r->created;
+	r->pulled = d.off < d.len ? meta_dec_u64(&d) : 0;
 	if (d.err) {
 		meta_txn_fail(t, d.err);
 		return 0;
@@ -663,6 +667,7 @@ meta_manifest_row_put(struct txn *t, const char *repo, const char *digest,
 	meta_enc_str(&e, r->subject);
 	meta_enc_str(&e, r->artifact_type);
 	meta_enc_u64(&e, r->touched);
+	meta_enc_u64(&e, r->pulled);
 	meta_txn_put_enc(t, t->m->manifests, &k, &e);
 	meta_enc_free(&e);
 }
@@ -677,6 +682,9 @@ meta_tag_row_decode(struct txn *t, const MDB_val *v, struct tag_row *r)
 	r->last_pulled = meta_dec_u64(&d);
 	r->expires = meta_dec_u64(&d);
 	meta_dec_str(&d, r->digest, sizeof(r->digest));
+	r->source[0] = '\0';
+	if (d.off < d.len) /* rows before TTL labels end here */
+		meta_dec_str(&d, r->source, sizeof(r->source));
 	if (d.err)
 		meta_txn_fail(t, d.err);
 }
@@ -708,6 +716,7 @@ meta_tag_row_put(struct txn *t, const char *repo, const char *tag,
 	meta_enc_u64(&e, r->last_pulled);
 	meta_enc_u64(&e, r->expires);
 	meta_enc_str(&e, r->digest);
+	meta_enc_str(&e, r->source);
 	meta_txn_put_enc(t, t->m->tags, &k, &e);
 	meta_enc_free(&e);
 }

@@ -10,7 +10,8 @@
  *   bodyrefs   digest -> number of repos holding a manifests row for it
  *              (the last holder's delete removes body and children)
  *   children   parent\0child -> kind (blob|manifest), size
- *   tags       repo\0tag -> digest, pushed, last_pulled, expires
+ *   tags       repo\0tag -> pushed, last_pulled, expires, digest,
+ *                             source (the TTL label that set expires)
  *   referrers  repo\0subject\0referrer -> media type, size, artifactType,
  *                                         annotations JSON
  *   uploads    uuid -> repo, started
@@ -99,6 +100,8 @@ int meta_touch_blob(struct meta *m, const char *digest, uint64_t now)
 
 /* ---- manifests and tags ---- */
 
+#define META_TTL_SOURCE_BUF 64
+
 struct meta_manifest_put {
 	const char *repo;
 	const char *digest; /* digest of body */
@@ -106,6 +109,10 @@ struct meta_manifest_put {
 	const void *body;
 	size_t body_len;
 	const struct manifest_info *info;
+	/* With a tag: seconds until the tag expires (a TTL label), 0 none;
+	 * the label's name. Every push of the tag sets (or clears) it. */
+	uint64_t ttl;
+	const char *ttl_source;
 };
 
 /* Stores a manifest in ONE write txn: every blob child must be linked in
@@ -250,9 +257,15 @@ struct meta_gc_deleted {
 	uint64_t size;  /* blob size, or manifest body size */
 };
 
+struct meta_keep;
+
 struct meta_gc_batch {
 	struct meta_gc_deleted *items;
 	size_t n, cap;
+	/* unreferenced manifests kept because keep says they are pinned
+	 * (queued again at now + grace) */
+	struct meta_gc_deleted *kept;
+	size_t n_kept, cap_kept;
 	int more;          /* items still due (call again) */
 	int conflict;      /* a read raced the commit: nothing done, again */
 	uint64_t requeued; /* read within the grace: given a later due time */
@@ -268,10 +281,13 @@ void meta_gc_batch_free(struct meta_gc_batch *b);
  * after this returns, then calls meta_gc_intents_done. With dry_run,
  * everything due (cascades included) is collected in one txn that is then
  * aborted: b lists what a run would delete, and nothing changes. b is
- * reset first. */
+ * reset first. With keep (may be NULL), a manifest keep->manifest says is
+ * pinned is not deleted but queued again and listed in b->kept, and an
+ * unreferenced manifest stays for keep->untagged_after when that is longer
+ * than the grace. */
 int meta_gc_step(struct meta *m, uint64_t now, size_t max_items,
-                 uint64_t max_ns, int dry_run, struct meta_gc_batch *b)
-        __attribute__((warn_unused_result));
+                 uint64_t max_ns, int dry_run, const struct meta_keep *keep,
+                 struct meta_gc_batch *b) __attribute__((warn_unused_result));
 
 /* Blob files still to unlink (a run died between its commit and the
  * unlink): *out is malloc'd (free it), *n its length. */
@@ -309,6 +325,109 @@ int meta_upload_walk(struct meta *m,
 int meta_gcq_walk(struct meta *m, uint64_t until,
                   int (*fn)(const struct meta_gc_item *it, void *arg),
                   void *arg) __attribute__((warn_unused_result));
+
+/* ---- retention: gc/ decides, these carry it out ---- */
+
+/* What a run must keep whatever the counts say (the cluster's pins), and
+ * how long an untagged manifest stays. Either function may be NULL. */
+struct meta_keep {
+	int (*manifest)(const char *repo, const char *digest, void *arg);
+	int (*tag)(const char *repo, const char *tag, void *arg);
+	void *arg;
+	/* seconds an unreferenced manifest stays after its last access,
+	 * when longer than the grace; 0: the grace */
+	uint64_t untagged_after;
+};
+
+struct meta_tag_info {
+	char repo[256];
+	char tag[129];
+	char digest[DIGEST_BUF];
+	char media_type[MEDIA_TYPE_BUF];
+	uint64_t pushed;
+	uint64_t last_pulled; /* last read of its manifest, 0: never */
+	uint64_t expires;     /* from a TTL label, 0: none */
+	char source[META_TTL_SOURCE_BUF]; /* that label */
+	/* With want_sizes: the manifests and blobs under the tag, and the
+	 * bytes of the blob files that would go with it (held by nothing
+	 * else). */
+	uint64_t size, unique;
+};
+
+typedef int (*meta_repo_tags_fn)(const char *repo, struct meta_tag_info *tags,
+                                 size_t n, void *arg);
+
+/* Calls fn once per repository that has tags, with all of them (tag
+ * order), repositories in byte order: only those starting with prefix
+ * (NULL: all), from repository `from` on (NULL: the first). From one read
+ * txn; fn returning non-zero stops the walk. */
+int meta_repo_tags_walk(struct meta *m, const char *prefix, const char *from,
+                        int want_sizes, meta_repo_tags_fn fn, void *arg)
+        __attribute__((warn_unused_result));
+
+/* size and unique of struct meta_tag_info for one manifest of repo held
+ * by one reference. */
+int meta_tag_sizes(struct meta *m, const char *repo, const char *digest,
+                   uint64_t *size, uint64_t *unique)
+        __attribute__((warn_unused_result));
+
+struct meta_tag_expire {
+	const char *repo, *tag, *digest;
+	uint64_t pushed; /* as judged */
+	int done;        /* out: 1 deleted; 0 the tag changed since */
+};
+
+/* Deletes the tags in ONE write txn, each only if it still points at the
+ * digest with the same push time (a push since wins). */
+int meta_tags_expire(struct meta *m, struct meta_tag_expire *items, size_t n,
+                     uint64_t now) __attribute__((warn_unused_result));
+
+/* Repositories (with manifests, tags or blob links) whose name starts with
+ * prefix, in byte order. */
+int meta_repos_list(struct meta *m, const char *prefix, struct meta_list *out)
+        __attribute__((warn_unused_result));
+
+struct meta_repo_kept {
+	char digest[DIGEST_BUF];
+	struct meta_list tags; /* the pinned tags kept on it */
+};
+
+struct meta_repo_tag {
+	char tag[129];
+	char digest[DIGEST_BUF];
+};
+
+struct meta_repo_deleted {
+	uint64_t tags, manifests, links;
+	struct meta_repo_tag *tag_list; /* the tags deleted (tags of them) */
+	uint64_t bytes; /* blob bytes nothing references any more: what the
+	                   collector frees past the grace */
+	struct meta_repo_kept *kept; /* pinned manifests kept */
+	size_t n_kept;
+};
+void meta_repo_deleted_free(struct meta_repo_deleted *d);
+
+/* Deletes every tag, manifest and blob link of repo in ONE write txn,
+ * except what keep says is pinned (a pinned tag, its manifest, a pinned
+ * manifest, and the manifests and blob links under them).
+ * RC_NAME_UNKNOWN when repo has nothing. */
+int meta_repo_delete(struct meta *m, const char *repo,
+                     const struct meta_keep *keep, uint64_t now,
+                     struct meta_repo_deleted *out)
+        __attribute__((warn_unused_result));
+
+/* The pins of the last collection run that sent some (references as
+ * sent), replaced whole. */
+int meta_pins_put(struct meta *m, char *const *refs, size_t n)
+        __attribute__((warn_unused_result));
+int meta_pins_get(struct meta *m, struct meta_list *out)
+        __attribute__((warn_unused_result));
+
+struct meta_stats {
+	uint64_t write_txns; /* committed since open */
+	uint64_t flush_txns; /* of those, flushes of remembered reads */
+};
+void meta_stats_get(struct meta *m, struct meta_stats *out);
 
 /* ---- consistency check (`berth check`) ---- */
 

@@ -352,12 +352,33 @@ flush_one(struct txn *t, const struct acc_slot *s)
 	} else {
 		struct manifest_row r;
 		if (!meta_manifest_row_get(t, s->repo, digest, &r) ||
-		    r.touched >= s->t)
+		    (r.touched >= s->t && r.pulled >= s->t))
 			return;
-		r.touched = s->t;
-		meta_manifest_row_touch(t, s->repo, digest, &r, s->t);
+		if (r.pulled < s->t) /* a manifest read is a pull */
+			r.pulled = s->t;
+		if (r.touched < s->t) {
+			r.touched = s->t;
+			meta_manifest_row_touch(t, s->repo, digest, &r, s->t);
+		}
 		meta_manifest_row_put(t, s->repo, digest, &r);
 	}
+}
+
+/* 1 when some shard holds a read (a read arriving after this is flushed
+ * next time). */
+static int
+access_pending(struct meta *m)
+{
+	for (unsigned i = 0; i < ACC_SHARDS; i++) {
+		struct acc_shard *sh = &m->acc->shard[i];
+		size_t n;
+		pthread_mutex_lock(&sh->lock);
+		n = sh->n;
+		pthread_mutex_unlock(&sh->lock);
+		if (n > 0)
+			return 1;
+	}
+	return 0;
 }
 
 int
@@ -370,6 +391,11 @@ meta_access_flush(struct meta *m, size_t *flushed)
 	int rc;
 
 	atomic_store(&m->acc_flush_wanted, 0);
+	if (!access_pending(m)) { /* no write txn for nothing */
+		if (flushed != NULL)
+			*flushed = 0;
+		return 0;
+	}
 	/* The write txn first: no other write (a delete computing a due
 	 * time from this table) sees the entries neither here nor there. */
 	if (meta_txn_begin(m, &t, 1) != 0)
@@ -402,6 +428,9 @@ meta_access_flush(struct meta *m, size_t *flushed)
 	for (size_t i = 0; i < n && t.rc == 0; i++)
 		flush_one(&t, &out[i]);
 	rc = meta_txn_commit(&t);
+	if (rc == 0)
+		atomic_fetch_add_explicit(&m->flush_txns, 1,
+		                          memory_order_relaxed);
 	if (rc != 0 && newest != 0)
 		floor_raise(m,
 		            newest); /* the reads are lost: assume them all */

@@ -27,6 +27,7 @@ void
 meta_gc_batch_free(struct meta_gc_batch *b)
 {
 	free(b->items);
+	free(b->kept);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -52,6 +53,31 @@ batch_add(struct txn *t, struct meta_gc_batch *b, enum meta_gc_kind kind,
 	d->kind = kind;
 	snprintf(d->digest, sizeof(d->digest), "%s", digest);
 	snprintf(d->repo, sizeof(d->repo), "%s", repo ? repo : "");
+	d->size = size;
+}
+
+static void
+kept_add(struct txn *t, struct meta_gc_batch *b, const struct meta_gc_item *it,
+         uint64_t size)
+{
+	struct meta_gc_deleted *d;
+
+	if (b->n_kept == b->cap_kept) {
+		size_t cap = b->cap_kept ? b->cap_kept * 2 : 16;
+		struct meta_gc_deleted *ni =
+		        realloc(b->kept, cap * sizeof(*ni));
+		if (ni == NULL) {
+			meta_txn_fail(t, -ENOMEM);
+			return;
+		}
+		b->kept = ni;
+		b->cap_kept = cap;
+	}
+	d = &b->kept[b->n_kept++];
+	memset(d, 0, sizeof(*d));
+	d->kind = it->kind;
+	snprintf(d->digest, sizeof(d->digest), "%s", it->digest);
+	snprintf(d->repo, sizeof(d->repo), "%s", it->repo);
 	d->size = size;
 }
 
@@ -173,7 +199,7 @@ requeue(struct txn *t, const struct meta_gc_item *it, uint64_t *gc_due,
  * holds. Returns 1 when something was deleted. */
 static int
 item_process(struct txn *t, const struct meta_gc_item *it, uint64_t now,
-             struct meta_gc_batch *b)
+             const struct meta_keep *keep, struct meta_gc_batch *b)
 {
 	struct meta *m = t->m;
 	uint64_t last, due;
@@ -218,6 +244,16 @@ item_process(struct txn *t, const struct meta_gc_item *it, uint64_t now,
 		last = meta_item_last(m, META_GC_MANIFEST, it->repo, it->digest,
 		                      r.touched);
 		due = meta_free_after(m, last);
+		if (keep != NULL && keep->untagged_after > m->grace)
+			due = last > UINT64_MAX - keep->untagged_after
+			              ? UINT64_MAX
+			              : last + keep->untagged_after;
+		if (due < now && keep != NULL && keep->manifest != NULL &&
+		    keep->manifest(it->repo, it->digest, keep->arg)) {
+			/* In use by the cluster: looked at again later. */
+			due = meta_due(m, now);
+			kept_add(t, b, it, r.size);
+		}
 		if (due >= now) {
 			requeue(t, it, &r.gc_due, due);
 			meta_manifest_row_put(t, it->repo, it->digest, &r);
@@ -284,7 +320,7 @@ batch_raced(struct meta *m, const struct meta_gc_batch *b, uint64_t now)
 
 int
 meta_gc_step(struct meta *m, uint64_t now, size_t max_items, uint64_t max_ns,
-             int dry_run, struct meta_gc_batch *b)
+             int dry_run, const struct meta_keep *keep, struct meta_gc_batch *b)
 {
 	struct meta_gc_item due[DRAIN_CHUNK];
 	uint64_t t0 = mono_ns();
@@ -293,6 +329,7 @@ meta_gc_step(struct meta *m, uint64_t now, size_t max_items, uint64_t max_ns,
 	int rc;
 
 	b->n = 0;
+	b->n_kept = 0;
 	b->more = 0;
 	b->conflict = 0;
 	b->requeued = 0;
@@ -306,7 +343,7 @@ meta_gc_step(struct meta *m, uint64_t now, size_t max_items, uint64_t max_ns,
 			want = max_items - done;
 		got = due_entries(&t, now, due, want);
 		for (size_t i = 0; i < got && t.rc == 0; i++)
-			(void)item_process(&t, &due[i], now, b);
+			(void)item_process(&t, &due[i], now, keep, b);
 		done += got;
 		if (t.rc != 0 || got == 0)
 			break;

@@ -46,7 +46,10 @@ struct meta {
 	/* What that commit deletes (key hashes of the access table), set
 	 * while gc_gen is even: a read of anything else need not wait. */
 	atomic_uint_fast64_t doomed[META_DOOMED_MAX];
-	atomic_size_t n_doomed; /* SIZE_MAX: everything (too many) */
+	atomic_size_t n_doomed;          /* SIZE_MAX: everything (too many) */
+	atomic_uint_fast64_t write_txns; /* committed, since open */
+	atomic_uint_fast64_t flush_txns; /* of those, read flushes */
+
 	pthread_mutex_t readers_lock;
 	MDB_txn **readers;
 	size_t n_readers, cap_readers;
@@ -163,6 +166,8 @@ struct manifest_row {
 	uint64_t size, created, refcount, gc_due;
 	uint64_t touched; /* last push or flushed access; rows of schema 1
 	                     lack it and read as created */
+	uint64_t pulled;  /* last flushed read (GET/HEAD), 0: never; older
+	                     rows lack it and read as 0 */
 	char media_type[MEDIA_TYPE_BUF];
 	char subject[DIGEST_BUF];
 	char artifact_type[MEDIA_TYPE_BUF];
@@ -171,6 +176,7 @@ struct manifest_row {
 struct tag_row {
 	uint64_t pushed, last_pulled, expires;
 	char digest[DIGEST_BUF];
+	char source[META_TTL_SOURCE_BUF]; /* what set expires ("" none) */
 };
 
 int meta_blob_row_get(struct txn *t, const char *digest, struct blob_row *r);

@@ -208,28 +208,42 @@ manifest_insert(struct txn *t, const struct meta_manifest_put *p, uint64_t now)
 	referrers_ref_add(t, p->repo, p->digest, 1, now);
 }
 
-/* Points tag at digest, moving one count from the old target. */
+/* Sets the expiry a push gives a tag: now + ttl, or none. */
 static void
-tag_move(struct txn *t, const char *repo, const char *tag, const char *digest,
-         uint64_t now)
+tag_ttl(struct tag_row *tr, const struct meta_manifest_put *p, uint64_t now)
+{
+	tr->expires = 0;
+	tr->source[0] = '\0';
+	if (p->ttl == 0)
+		return;
+	tr->expires = now > UINT64_MAX - p->ttl ? UINT64_MAX : now + p->ttl;
+	copy_str(tr->source, sizeof(tr->source), p->ttl_source);
+}
+
+/* Points the tag at the pushed digest, moving one count from the old
+ * target; the push resets its expiry. */
+static void
+tag_move(struct txn *t, const struct meta_manifest_put *p, uint64_t now)
 {
 	struct tag_row tr;
-	int had = meta_tag_row_get(t, repo, tag, &tr);
+	int had = meta_tag_row_get(t, p->repo, p->tag, &tr);
 
 	if (t->rc != 0)
 		return;
-	if (had && strcmp(tr.digest, digest) == 0) {
+	if (had && strcmp(tr.digest, p->digest) == 0) {
 		tr.pushed = now;
-		meta_tag_row_put(t, repo, tag, &tr);
+		tag_ttl(&tr, p, now);
+		meta_tag_row_put(t, p->repo, p->tag, &tr);
 		return;
 	}
 	if (had)
-		meta_manifest_ref_add(t, repo, tr.digest, -1, now);
+		meta_manifest_ref_add(t, p->repo, tr.digest, -1, now);
 	memset(&tr, 0, sizeof(tr));
 	tr.pushed = now;
-	copy_str(tr.digest, sizeof(tr.digest), digest);
-	meta_tag_row_put(t, repo, tag, &tr);
-	meta_manifest_ref_add(t, repo, digest, 1, now);
+	tag_ttl(&tr, p, now);
+	copy_str(tr.digest, sizeof(tr.digest), p->digest);
+	meta_tag_row_put(t, p->repo, p->tag, &tr);
+	meta_manifest_ref_add(t, p->repo, p->digest, 1, now);
 }
 
 int
@@ -255,7 +269,7 @@ meta_manifest_put(struct meta *m, const struct meta_manifest_put *p,
 		meta_manifest_row_put(&t, p->repo, p->digest, &r);
 	}
 	if (p->tag != NULL)
-		tag_move(&t, p->repo, p->tag, p->digest, now);
+		tag_move(&t, p, now);
 	/* Pushed by digest and referenced by nothing: collectable. */
 	if (!existed && meta_manifest_row_get(&t, p->repo, p->digest, &r) &&
 	    r.refcount == 0 && r.gc_due == 0) {

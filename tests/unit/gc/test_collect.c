@@ -388,7 +388,7 @@ test_intents_after_crash(void **state)
 	push_blob(x, "r", "back", T0, b2);
 	/* Step 1 of a run, then "crash": the rows are gone, files stay. */
 	memset(&bt, 0, sizeof(bt));
-	OK(meta_gc_step(x->base.m, T0 + 500, 256, 0, 0, &bt));
+	OK(meta_gc_step(x->base.m, T0 + 500, 256, 0, 0, NULL, &bt));
 	assert_int_equal(bt.n, 2);
 	meta_gc_batch_free(&bt);
 	assert_true(file_exists(x, b1) && file_exists(x, b2));

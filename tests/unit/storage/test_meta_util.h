@@ -236,8 +236,12 @@ static inline int
 put(struct fx *f, const char *repo, const char *digest, const char *tag,
     const struct manifest_info *info, uint64_t now, char *missing)
 {
-	struct meta_manifest_put p = {repo,   digest,         tag,
-	                              digest, strlen(digest), info};
+	struct meta_manifest_put p = {.repo = repo,
+	                              .digest = digest,
+	                              .tag = tag,
+	                              .body = digest,
+	                              .body_len = strlen(digest),
+	                              .info = info};
 
 	return meta_manifest_put(f->m, &p, now, missing);
 }

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "auth/auth_internal.h"
+#include "common/jsonline.h"
 
 #define SCAN_DEPTH 64
 #define SCAN_PATH  256
@@ -124,7 +124,7 @@ walk(struct scan *s, size_t len, int depth)
 }
 
 int
-auth_json_path_line(const char *text, size_t len, const char *path)
+json_line_of(const char *text, size_t len, const char *path)
 {
 	char want[SCAN_PATH];
 	size_t n;

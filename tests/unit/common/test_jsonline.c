@@ -1,4 +1,4 @@
-/* Unit tests for auth/jsonline.c: the line of a value by its JSON path. */
+/* Unit tests for common/jsonline.c: the line of a value by its JSON path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "auth/auth_internal.h"
+#include "common/jsonline.h"
 
 static const char doc[] = "{\n"                                  /* 1 */
                           "  \"a\": 1,\n"                        /* 2 */
@@ -28,7 +28,7 @@ static const char doc[] = "{\n"                                  /* 1 */
 static int
 line_of(const char *path)
 {
-	return auth_json_path_line(doc, strlen(doc), path);
+	return json_line_of(doc, strlen(doc), path);
 }
 
 static void
@@ -56,7 +56,7 @@ test_missing_goes_to_parent(void **state)
 	assert_int_equal(line_of("users[7]"), 9);
 	assert_int_equal(line_of("nothing"), 0);
 	assert_int_equal(line_of(""), 0);
-	assert_int_equal(auth_json_path_line(NULL, 0, "a"), 0);
+	assert_int_equal(json_line_of(NULL, 0, "a"), 0);
 }
 
 int
