@@ -149,6 +149,40 @@ auth_scope_format(const struct auth_scope *sc, char *buf, size_t len)
 	return n;
 }
 
+/* A name "a/b/" followed by two stars stands for every repository under
+ * a/b/ (a delete of a whole prefix asks for it). */
+static int
+prefix_scope(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 3 && strcmp(name + n - 3, "/**") == 0;
+}
+
+/* Only a glob that covers every name under the prefix grants it: one that
+ * ends in two stars and matches the prefix followed by a byte no name or
+ * glob holds (so only a wildcard can take it). A glob for one level
+ * ("a/b/" and one star) or for some names below does not. */
+static unsigned
+prefix_allows(const struct auth_rule *r, const char *name)
+{
+	char probe[AUTH_NAME_MAX + 2];
+	size_t n = strlen(name) - 2; /* without the stars */
+
+	if (n + 2 > sizeof(probe))
+		return 0;
+	memcpy(probe, name, n);
+	probe[n] = '\x01';
+	probe[n + 1] = '\0';
+	for (size_t i = 0; i < r->nrepos; i++) {
+		size_t gl = strlen(r->repos[i]);
+		if (gl >= 2 && strcmp(r->repos[i] + gl - 2, "**") == 0 &&
+		    glob_match(r->repos[i], probe))
+			return r->actions;
+	}
+	return 0;
+}
+
 unsigned
 auth_rule_allows(const struct auth_rule *r, enum auth_type type,
                  const char *name)
@@ -157,6 +191,8 @@ auth_rule_allows(const struct auth_rule *r, enum auth_type type,
 		return r->catalog ? AUTH_ALL : 0;
 	if (type == AUTH_TYPE_GC)
 		return r->gc ? AUTH_ALL : 0;
+	if (prefix_scope(name))
+		return prefix_allows(r, name);
 	for (size_t i = 0; i < r->nrepos; i++)
 		if (glob_match(r->repos[i], name))
 			return r->actions;

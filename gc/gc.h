@@ -61,7 +61,7 @@ struct gc_kept {
 	char repo[256];
 	char tag[129]; /* "" for a manifest */
 	char digest[DIGEST_BUF];
-	char pin[512]; /* the reference that pinned it */
+	char pin[512];    /* the reference that pinned it */
 	char reason[128]; /* what it was kept from */
 };
 
@@ -352,7 +352,7 @@ int gc_tags_query(struct meta *m, const struct gc_policy *policy,
 struct gc_repo_result {
 	char repo[256];
 	struct meta_repo_deleted d;
-	char (*pins)[512]; /* the pin of each kept manifest (d.kept[i]) */
+	char (*pins)[512];       /* the pin of each kept manifest (d.kept[i]) */
 	struct gc_expired *tags; /* the tags deleted */
 	size_t n_tags;
 };
@@ -360,8 +360,8 @@ void gc_repo_result_free(struct gc_repo_result *r);
 
 /* Deletes a repository (every tag, manifest and blob link) except what a
  * pin keeps. RC_NAME_UNKNOWN when it holds nothing. */
-int gc_repo_delete(struct meta *m, const struct gc_pins *pins,
-                   const char *repo, uint64_t now, struct gc_repo_result *out)
+int gc_repo_delete(struct meta *m, const struct gc_pins *pins, const char *repo,
+                   uint64_t now, struct gc_repo_result *out)
         __attribute__((warn_unused_result));
 
 /* ---- check: the index and the files verified from scratch ----

@@ -94,7 +94,7 @@ gc_usage(FILE *f)
 	        "Only references\n"
 	        "                        from these hosts are pinned (the "
 	        "port must match);\n"
-	        "                        file lines without a host are kept\n"
+	        "                        file lines without a host are kept\n\n"
 	        "Both pin options may be combined. With either, the list "
 	        "sent (even empty)\n"
 	        "replaces the pins the server keeps; without, it keeps those "

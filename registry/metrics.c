@@ -121,6 +121,34 @@ metrics_gc(FILE *f, struct app *app)
 	        st.manifests);
 }
 
+/* Index writes (the pull path makes none: reads are flushed in
+ * batches) and policy reloads. */
+static void
+metrics_retention(FILE *f, struct app *app)
+{
+	struct meta_stats ms;
+	unsigned long ok, bad;
+
+	meta_stats_get(app->meta, &ms);
+	policy_stats(app->policy, &ok, &bad);
+	fprintf(f,
+	        "# HELP berth_index_write_txns_total Write transactions "
+	        "committed to the index.\n"
+	        "# TYPE berth_index_write_txns_total counter\n"
+	        "berth_index_write_txns_total %" PRIu64 "\n"
+	        "# HELP berth_index_flush_txns_total Of those, batches of "
+	        "reads "
+	        "and last-pull times written.\n"
+	        "# TYPE berth_index_flush_txns_total counter\n"
+	        "berth_index_flush_txns_total %" PRIu64 "\n"
+	        "# HELP berth_policy_reloads_total Reloads of the retention "
+	        "policy file by result.\n"
+	        "# TYPE berth_policy_reloads_total counter\n"
+	        "berth_policy_reloads_total{result=\"ok\"} %lu\n"
+	        "berth_policy_reloads_total{result=\"failed\"} %lu\n",
+	        ms.write_txns, ms.flush_txns, ok, bad);
+}
+
 char *
 metrics_render(struct app *app)
 {
@@ -161,6 +189,7 @@ metrics_render(struct app *app)
 		        "berth_http_request_seconds_total{route=\"%s\"} %.6f\n",
 		        kind_names[k], (double)atomic_load(&nanos[k]) / 1e9);
 	metrics_gc(f, app);
+	metrics_retention(f, app);
 	fprintf(f,
 	        "# HELP berth_http_requests_in_flight Requests being served.\n"
 	        "# TYPE berth_http_requests_in_flight gauge\n"

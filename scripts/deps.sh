@@ -6,7 +6,7 @@ purpose=${1:-build}
 build=(build-essential pkg-config libmicrohttpd-dev liblmdb-dev libssl-dev
        libjansson-dev libzstd-dev libcurl4-openssl-dev libcmocka-dev curl)
 test=(skopeo podman buildah containerd docker.io jq iproute2 uidmap python3
-      fuse-overlayfs tar gzip coreutils)
+      fuse-overlayfs tar gzip coreutils openssl)
 bench=(docker-registry nginx-light)
 want=("${build[@]}")
 case "$purpose" in

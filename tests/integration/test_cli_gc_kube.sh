@@ -218,7 +218,7 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-    def note(self, body=b""):
+    def note(self):
         with open(reqlog, "a") as f:
             f.write("%s %s\n" % (self.command, self.path))
 
@@ -253,7 +253,8 @@ stop_fakes() {
 	KUBE_PID= FAKE_PID=
 }
 cleanup_fns+=(stop_fakes)
-# start_fake NAME CHECK-CMD... : waits until CHECK-CMD (using $P) succeeds.
+# start_kube, start_berth_fake: each stand-in on a free port (KPORT,
+# BPORT), retried on another when the port was taken meanwhile.
 start_kube() {
 	local i
 	for i in 1 2 3; do
@@ -330,7 +331,8 @@ G=4af33704b22f8ee72ec49690a5e45d38fc45b55329ca0d4545008a910dcfd035
 # What the fixtures use from registry.example:5000, in strcmp order.
 KUBE_PINS=(
 	"REGISTRY.example:5000/apps/billing:v3"   # StatefulSet, host in capitals
-	"$R/apps/api@sha256:$E"                   # by digest; docker-pullable:// imageID
+	"$R/apps/api:v2.3.1"
+	"$R/apps/api@sha256:$E"                   # docker-pullable:// imageID only
 	"$R/apps/billing@sha256:$F"               # imageID
 	"$R/apps/migrate:v1.5.0"                  # a finished Job
 	"$R/apps/web:v1.4.1"                      # old ReplicaSet (previous release)
@@ -372,7 +374,6 @@ EXPECT_KUBE_LOG=$(
 	EOF
 )
 
-N='[0-9]+'
 LINE='^gc: deleted 3 manifests, 5 blobs \(12\.4 MiB\), 1 upload; freed 12\.4 MiB in 1\.2 s; 2 waiting \(next due 2026-12-02T23:10:00Z\)'
 
 # ---- usage
@@ -506,7 +507,7 @@ reset
 gc_run --server "$SRV" --pins-file "$T/pins.txt" --pins-from-kubernetes --registry-host "$R"
 UNION=$(printf '%s\n' "${FILE_PINS[@]}" "${KUBE_PINS[@]}" | LC_ALL=C sort -u | jq -R . | jq -sc .)
 expect_pins kube.union_of_file_and_kubernetes "$UNION"
-expect_eq kube.union_counts "23" "$(body | jq '.pins | length' 2>/dev/null)"
+expect_eq kube.union_counts "24" "$(body | jq '.pins | length' 2>/dev/null)"
 
 reset
 gc_run --server "$SRV" --pins-file "$T/no-such-file" --pins-from-kubernetes --registry-host "$R"
