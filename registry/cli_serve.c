@@ -38,6 +38,7 @@ enum opt_id {
 	O_GC_INTERVAL,
 	O_UPLOAD_TTL,
 	O_POLICY,
+	O_PULL_TRACKING,
 	O_COUNT
 };
 
@@ -86,6 +87,12 @@ static const struct opt {
         [O_POLICY] = {"--policy", "BERTH_POLICY", "policy", NULL,
                       "retention policy file (JSON): which tags expire; "
                       "reloaded on SIGHUP and when the file changes"},
+        [O_PULL_TRACKING] = {"--pull-tracking", "BERTH_PULL_TRACKING",
+                             "pull_tracking", "on",
+                             "on|off: remember each read (last-pull times "
+                             "for idle_after and the query); off only for "
+                             "comparisons: the collector then waits until "
+                             "no read happened for the grace"},
 };
 
 static void
@@ -366,6 +373,12 @@ cli_serve(int argc, char **argv)
 		fail_msg("--access-log must be on or off", vals[O_ACCESS_LOG]);
 		goto out;
 	}
+	if (strcmp(vals[O_PULL_TRACKING], "on") != 0 &&
+	    strcmp(vals[O_PULL_TRACKING], "off") != 0) {
+		fail_msg("--pull-tracking must be on or off",
+		         vals[O_PULL_TRACKING]);
+		goto out;
+	}
 	if (threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 2 ? (unsigned long long)n * 2 : 4;
@@ -409,6 +422,7 @@ cli_serve(int argc, char **argv)
 	/* Reads before this start are not remembered: the collector treats
 	 * every item as read now. */
 	mo.access_floor = now_s();
+	mo.no_read_tracking = strcmp(vals[O_PULL_TRACKING], "off") == 0;
 	rc = meta_open(metadir, &mo, &app.meta);
 	if (rc != RC_OK) {
 		fail_msg("cannot open the metadata index", rc_str(rc));

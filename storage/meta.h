@@ -56,6 +56,11 @@ struct meta_options {
 	/* Every item counts as read at this time (the server passes its
 	 * start: reads before a restart are not remembered). 0 = none. */
 	uint64_t access_floor;
+	/* 1: reads are not remembered one by one (no last-pull times;
+	 * idle_after sees push times): every read only makes every item
+	 * count as read at that time, which keeps the collector safe and
+	 * makes it wait while anything is being read. For benchmarks. */
+	int no_read_tracking;
 };
 
 int meta_open(const char *dir, const struct meta_options *opt,

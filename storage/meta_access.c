@@ -144,6 +144,10 @@ record(struct meta *m, unsigned char kind, const char *repo, const char *digest,
 	unsigned i;
 	int lost = 1;
 
+	if (!m->track_reads) { /* no per-item times: all read now */
+		floor_raise(m, now);
+		return;
+	}
 	if (digest_raw(digest, d) != 0)
 		return;
 	h = key_hash(kind, d, kind == META_GC_MANIFEST ? repo : NULL);

@@ -151,6 +151,7 @@ meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
 	if (m == NULL)
 		return -ENOMEM;
 	meta_readers_init(m);
+	m->track_reads = opt == NULL || !opt->no_read_tracking;
 	m->grace = opt != NULL && opt->gc_grace != 0 ? opt->gc_grace
 	                                             : DEFAULT_GRACE;
 	if (meta_access_init(m) != 0) {

@@ -46,7 +46,8 @@ struct meta {
 	/* What that commit deletes (key hashes of the access table), set
 	 * while gc_gen is even: a read of anything else need not wait. */
 	atomic_uint_fast64_t doomed[META_DOOMED_MAX];
-	atomic_size_t n_doomed;          /* SIZE_MAX: everything (too many) */
+	atomic_size_t n_doomed; /* SIZE_MAX: everything (too many) */
+	int track_reads; /* 0: reads only raise the floor (no last pulls) */
 	atomic_uint_fast64_t write_txns; /* committed, since open */
 	atomic_uint_fast64_t flush_txns; /* of those, read flushes */
 
