@@ -258,6 +258,15 @@ void meta_bytes_add(struct txn *t, uint64_t add, uint64_t sub);
 uint64_t meta_bytes_get(struct txn *t);
 void meta_bytes_rebuild(struct txn *t);
 
+/* Appends a copy of n bytes of s to l (*cap: its allocated items). */
+int meta_list_add(struct meta_list *l, size_t *cap, const char *s, size_t n);
+/* The repositories of one database (the key part before the first NUL) in
+ * byte order: starting with prefix, strictly after `after` (NULL: from the
+ * first), at most n (l->more set when one follows), appended to l. */
+void meta_repo_names(struct txn *t, MDB_dbi dbi, const char *prefix,
+                     const char *after, size_t n, struct meta_list *l,
+                     size_t *cap);
+
 /* strdup that returns NULL on NULL. */
 char *meta_strndup(const char *s, size_t n);
 

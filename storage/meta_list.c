@@ -7,9 +7,8 @@
 
 #include "common/rc.h"
 
-/* Appends a copy of n bytes of s to l. */
-static int
-list_add(struct meta_list *l, size_t *cap, const char *s, size_t n)
+int
+meta_list_add(struct meta_list *l, size_t *cap, const char *s, size_t n)
 {
 	char *copy;
 
@@ -73,7 +72,7 @@ meta_tags_list(struct meta *m, const char *repo, const char *last, size_t n,
 			res.more = 1;
 			break;
 		}
-		if (list_add(&res, &cap, tag, len) != 0) {
+		if (meta_list_add(&res, &cap, tag, len) != 0) {
 			meta_txn_fail(&t, -ENOMEM);
 			break;
 		}
@@ -87,70 +86,87 @@ meta_tags_list(struct meta *m, const char *repo, const char *last, size_t n,
 	return 0;
 }
 
-int
-meta_catalog_list(struct meta *m, const char *last, size_t n,
-                  struct meta_list *out)
+/* The repositories (key prefixes before the first NUL) of one database
+ * in byte order: only names starting with prefix, strictly after `after`
+ * (NULL: from the first), at most n of them (more set when one follows),
+ * appended to l. One cursor seek per repository: each jumps over the
+ * repository's keys. */
+void
+meta_repo_names(struct txn *t, MDB_dbi dbi, const char *prefix,
+                const char *after, size_t n, struct meta_list *l, size_t *cap)
 {
-	struct meta_list res = {NULL, 0, 0};
+	size_t plen = strlen(prefix), got = 0;
 	MDB_cursor *c = NULL;
-	struct txn t;
 	struct key seek;
 	MDB_val k, v;
-	size_t cap = 0;
 	int rc;
 
-	meta_key_init(&seek);
-	if (meta_txn_begin(m, &t, 0) != 0)
-		return t.rc;
-	rc = mdb_cursor_open(t.txn, m->manifests, &c);
+	if (t->rc != 0 || n == 0)
+		return;
+	rc = mdb_cursor_open(t->txn, dbi, &c);
 	if (rc != MDB_SUCCESS) {
-		c = NULL;
-		meta_txn_fail(&t, meta_rc(rc));
+		meta_txn_fail(t, meta_rc(rc));
+		return;
 	}
-	if (last != NULL) {
-		meta_key_str(&seek, last);
-		meta_key_byte(&seek, 1); /* just past every key of repo last */
-		if (seek.bad)
-			meta_txn_fail(&t, RC_BAD_REQUEST);
+	meta_key_init(&seek);
+	if (after != NULL && strcmp(after, prefix) >= 0) {
+		meta_key_str(&seek, after);
+		meta_key_byte(&seek, 1); /* just past every key of after */
+	} else {
+		meta_key_str(&seek, prefix);
 	}
-	/* One cursor step per repository: each seek jumps over a repo's keys.
-	 */
-	while (n > 0 && t.rc == 0) {
+	if (seek.bad)
+		meta_txn_fail(t, RC_BAD_REQUEST);
+	while (t->rc == 0) {
 		const char *name, *nul;
+		size_t len;
 
-		if (last == NULL && res.count == 0) {
-			rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
-		} else {
-			k.mv_data = seek.b;
-			k.mv_size = seek.len;
-			rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		}
+		k.mv_data = seek.b;
+		k.mv_size = seek.len;
+		rc = mdb_cursor_get(c, &k, &v,
+		                    seek.len > 0 ? MDB_SET_RANGE : MDB_FIRST);
 		if (rc == MDB_NOTFOUND)
 			break;
 		if (rc != MDB_SUCCESS) {
-			meta_txn_fail(&t, meta_rc(rc));
+			meta_txn_fail(t, meta_rc(rc));
 			break;
 		}
 		name = k.mv_data;
 		nul = memchr(name, 0, k.mv_size);
 		if (nul == NULL) {
-			meta_txn_fail(&t, RC_CORRUPT);
+			meta_txn_fail(t, RC_CORRUPT);
 			break;
 		}
-		if (res.count == n) {
-			res.more = 1;
+		len = (size_t)(nul - name);
+		if (len < plen || memcmp(name, prefix, plen) != 0)
+			break; /* past the prefix */
+		if (got == n) {
+			l->more = 1;
 			break;
 		}
-		if (list_add(&res, &cap, name, (size_t)(nul - name)) != 0) {
-			meta_txn_fail(&t, -ENOMEM);
+		if (meta_list_add(l, cap, name, len) != 0) {
+			meta_txn_fail(t, -ENOMEM);
 			break;
 		}
+		got++;
 		meta_key_init(&seek);
-		meta_key_str(&seek, res.items[res.count - 1]);
+		meta_key_bytes(&seek, name, len);
 		meta_key_byte(&seek, 1);
 	}
-	if (c != NULL)
-		mdb_cursor_close(c);
+	mdb_cursor_close(c);
+}
+
+int
+meta_catalog_list(struct meta *m, const char *last, size_t n,
+                  struct meta_list *out)
+{
+	struct meta_list res = {NULL, 0, 0};
+	struct txn t;
+	size_t cap = 0;
+
+	if (meta_txn_begin(m, &t, 0) != 0)
+		return t.rc;
+	meta_repo_names(&t, m->manifests, "", last, n, &res, &cap);
 	if (meta_txn_end(&t) != 0) {
 		meta_list_free(&res);
 		return t.rc;

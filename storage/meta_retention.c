@@ -376,93 +376,39 @@ meta_tags_expire(struct meta *m, struct meta_tag_expire *items, size_t n,
 
 /* ---- whole repositories ---- */
 
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 int
 meta_repos_list(struct meta *m, const char *prefix, struct meta_list *out)
 {
 	struct meta_list res = {NULL, 0, 0};
 	MDB_dbi dbs[3] = {m->manifests, m->tags, m->links};
-	size_t cap = 0, plen = strlen(prefix);
+	size_t cap = 0, w = 0;
 	struct txn t;
 
 	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
-	for (int d = 0; d < 3 && t.rc == 0; d++) {
-		struct key seek;
-		MDB_cursor *c = NULL;
-		MDB_val k, v;
-		int rc;
-
-		meta_key_init(&seek);
-		meta_key_str(&seek, prefix);
-		rc = mdb_cursor_open(t.txn, dbs[d], &c);
-		if (rc != MDB_SUCCESS) {
-			meta_txn_fail(&t, meta_rc(rc));
-			break;
-		}
-		for (;;) {
-			const char *name, *nul;
-			size_t rlen, j;
-			char **ni;
-
-			k.mv_data = seek.b;
-			k.mv_size = seek.len;
-			rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-			if (rc == MDB_NOTFOUND)
-				break;
-			if (rc != MDB_SUCCESS) {
-				meta_txn_fail(&t, meta_rc(rc));
-				break;
-			}
-			name = k.mv_data;
-			nul = memchr(name, 0, k.mv_size);
-			if (nul == NULL) {
-				meta_txn_fail(&t, RC_CORRUPT);
-				break;
-			}
-			rlen = (size_t)(nul - name);
-			if (rlen < plen || memcmp(name, prefix, plen) != 0)
-				break;
-			for (j = 0; j < res.count; j++)
-				if (strlen(res.items[j]) == rlen &&
-				    memcmp(res.items[j], name, rlen) == 0)
-					break;
-			if (j == res.count) {
-				if (res.count == cap) {
-					size_t nc = cap ? cap * 2 : 16;
-					ni = realloc(res.items,
-					             nc * sizeof(*ni));
-					if (ni == NULL) {
-						meta_txn_fail(&t, -ENOMEM);
-						break;
-					}
-					res.items = ni;
-					cap = nc;
-				}
-				res.items[res.count] = meta_strndup(name, rlen);
-				if (res.items[res.count] == NULL) {
-					meta_txn_fail(&t, -ENOMEM);
-					break;
-				}
-				res.count++;
-			}
-			meta_key_init(&seek);
-			meta_key_bytes(&seek, name, rlen);
-			meta_key_byte(&seek, 1); /* the next repository */
-		}
-		mdb_cursor_close(c);
-	}
+	for (int d = 0; d < 3; d++)
+		meta_repo_names(&t, dbs[d], prefix, NULL, SIZE_MAX, &res, &cap);
 	if (meta_txn_end(&t) != 0) {
 		meta_list_free(&res);
 		return t.rc;
 	}
+	/* one name per repository, in order */
+	qsort(res.items, res.count, sizeof(*res.items), cmp_str);
+	for (size_t i = 0; i < res.count; i++) {
+		if (w > 0 && strcmp(res.items[w - 1], res.items[i]) == 0)
+			free(res.items[i]);
+		else
+			res.items[w++] = res.items[i];
+	}
+	res.count = w;
 	*out = res;
 	return 0;
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 void
