@@ -447,6 +447,10 @@ gc_run_with(struct gc *g, const struct gc_run_options *o, uint64_t now,
 				g->stats.items[k] += r.count[k];
 				g->stats.bytes[k] += r.bytes[k];
 			}
+		if (!dry_run) {
+			g->stats.tags_expired += r.n_expired;
+			g->stats.kept_by_pins += r.n_kept;
+		}
 		g->stats.queue_len = r.queue_len;
 		g->stats.unlink_failures = g->unlink_failures;
 		g->stats.waiting = r.waiting;

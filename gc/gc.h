@@ -92,6 +92,8 @@ struct gc_stats {
 	uint64_t last_duration_ns, total_duration_ns;
 	uint64_t queue_len, waiting;
 	uint64_t unlink_failures; /* blob files left for a later run */
+	uint64_t tags_expired;    /* by TTL label or policy */
+	uint64_t kept_by_pins;    /* tags and manifests a pin kept */
 };
 
 int gc_open(struct meta *m, struct blob_store *bs, const struct gc_options *o,

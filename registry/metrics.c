@@ -74,6 +74,16 @@ metrics_gc(FILE *f, struct app *app)
 	        "berth_gc_runs_total{result=\"ok\"} %" PRIu64 "\n"
 	        "berth_gc_runs_total{result=\"error\"} %" PRIu64 "\n",
 	        gs.runs, gs.failed_runs);
+	fprintf(f,
+	        "# HELP berth_gc_tags_expired_total Tags a run expired (TTL "
+	        "label or policy).\n"
+	        "# TYPE berth_gc_tags_expired_total counter\n"
+	        "berth_gc_tags_expired_total %" PRIu64 "\n"
+	        "# HELP berth_gc_kept_by_pins_total Tags and manifests a run "
+	        "kept because the cluster uses them.\n"
+	        "# TYPE berth_gc_kept_by_pins_total counter\n"
+	        "berth_gc_kept_by_pins_total %" PRIu64 "\n",
+	        gs.tags_expired, gs.kept_by_pins);
 	fputs("# HELP berth_gc_deleted_total Items deleted by the collector.\n"
 	      "# TYPE berth_gc_deleted_total counter\n",
 	      f);
