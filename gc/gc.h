@@ -122,7 +122,12 @@ void gc_report_free(struct gc_report *r);
  *    "queue": N,
  *    "deleted": [{"kind": "manifest"|"blob"|"upload",
  *                 "repository": "…", "digest": "…" | "upload": "<uuid>",
- *                 "size": N, "reason": "…"}, …]} */
+ *                 "size": N, "reason": "…"}, …],
+ *    "tags_expired": [{"repository", "tag", "digest", "reason",
+ *                      "expired": "…Z" | null, "bytes": N}, …],
+ *    "kept_by_pins": [{"repository", "tag" (tags only), "digest", "pin",
+ *                      "kept_from": the expiry or "unreferenced"}, …],
+ *    "pins": N} */
 char *gc_report_json(const struct gc_report *r);
 
 /* Finishes unlinks left by a run that died between commit and unlink
