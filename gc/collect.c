@@ -273,7 +273,19 @@ collect(struct gc *g, const struct gc_run_options *o, uint64_t now,
 	memset(&b, 0, sizeof(b));
 	gc_keep_init(&keep, o->policy, o->pins);
 	if (dry_run) {
+		/* what the run would expire first, in the same txn */
+		struct meta_tag_expire *x = NULL;
+		if (r->n_expired > 0 &&
+		    (x = calloc(r->n_expired, sizeof(*x))) == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < r->n_expired; i++)
+			x[i] = (struct meta_tag_expire){
+			        r->expired[i].repo, r->expired[i].tag,
+			        r->expired[i].digest, r->expired[i].pushed, 0};
+		keep.expire = x;
+		keep.n_expire = r->n_expired;
 		rc = meta_gc_step(g->m, now, 0, 0, 1, &keep, &b);
+		free(x);
 		if (rc == 0)
 			rc = batch_report(r, &b, o->pins, fn, arg);
 		meta_gc_batch_free(&b);

@@ -47,16 +47,19 @@ pin_parse(const char *ref, struct pin *p, char *err, size_t errlen)
 	p->ref = ref;
 	if (strncmp(s, "docker-pullable://", 18) == 0)
 		s += 18;
-	if (digest_is_wellformed(s)) { /* a bare digest */
+	if (digest_check(s) == RC_OK) { /* a bare digest */
 		p->digest = strdup(s);
 		return p->digest != NULL ? 0 : -ENOMEM;
 	}
+	if (strchr(s, '/') == NULL &&
+	    (strncmp(s, "sha256:", 7) == 0 || strncmp(s, "sha512:", 7) == 0))
+		goto bad; /* meant as a digest, and not a valid one */
 	slash = strchr(s, '/');
 	if (slash != NULL && has_host(s, (size_t)(slash - s)))
 		s = slash + 1;
 	at = strchr(s, '@');
 	len = at != NULL ? (size_t)(at - s) : strlen(s);
-	if (at != NULL && !digest_is_wellformed(at + 1))
+	if (at != NULL && digest_check(at + 1) != RC_OK)
 		goto bad;
 	/* A tag follows the last ':' after the last '/'. */
 	colon = memrchr(s, ':', len);
@@ -69,6 +72,9 @@ pin_parse(const char *ref, struct pin *p, char *err, size_t errlen)
 		if (!tag_is_valid(p->tag))
 			goto bad;
 	}
+	/* a name alone pins nothing: say so */
+	if (p->tag == NULL && at == NULL)
+		goto bad;
 	name = strndup(s, len);
 	if (name == NULL)
 		return -ENOMEM;
@@ -77,8 +83,6 @@ pin_parse(const char *ref, struct pin *p, char *err, size_t errlen)
 	p->repo = name;
 	if (at != NULL && (p->digest = strdup(at + 1)) == NULL)
 		return -ENOMEM;
-	if (p->tag == NULL && p->digest == NULL)
-		goto bad; /* a name alone pins nothing: say so */
 	return 0;
 bad:
 	free(name);

@@ -4,13 +4,9 @@
  * names the line (jansson's for syntax errors, common/jsonline.c's for
  * the rest), the JSON path and the reason, as the users file does. */
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -25,8 +21,6 @@
 #define GLOBS_MAX     1000       /* globs in one array */
 #define GLOB_MAX      255        /* longest glob */
 #define KEEP_LAST_MAX 100000
-#define PATH_BUF      96 /* a JSON path in a message */
-#define SHOW_BUF      48 /* a value quoted in a message */
 
 struct globs {
 	char **v;
@@ -50,111 +44,25 @@ struct gc_policy {
 	size_t nrules;
 };
 
-struct parse {
-	const char *file; /* for messages */
-	const char *text; /* the policy, to find an error's line */
-	size_t len;
-	char *err;
-	size_t errlen;
-};
-
-/* ---- messages ---- */
-
-/* Writes a JSON path ("rules[2].tags") into a PATH_BUF buffer. */
-static void __attribute__((format(printf, 2, 3)))
-jpath(char *buf, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, PATH_BUF, fmt, ap);
-	va_end(ap);
-}
-
-/* A value from the file, fit to be quoted in a one-line message: at most
- * SHOW_BUF - 4 bytes, control characters, quotes and backslashes as '?'. */
-static const char *
-show(const char *s, char buf[SHOW_BUF])
-{
-	size_t i;
-
-	for (i = 0; i < SHOW_BUF - 4 && s[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		buf[i] = (c < ' ' || c == 0x7f || c == '"' || c == '\\')
-		                 ? '?'
-		                 : (char)c;
-	}
-	buf[i] = '\0';
-	if (s[i] != '\0')
-		strcpy(buf + i, "...");
-	return buf;
-}
-
-static int __attribute__((format(printf, 3, 4)))
-bad(struct parse *ps, const char *path, const char *fmt, ...)
-{
-	va_list ap;
-	int n, line;
-
-	if (ps->err == NULL || ps->errlen == 0)
-		return RC_BAD_REQUEST;
-	line = json_line_of(ps->text, ps->len, path);
-	if (line > 0)
-		n = snprintf(ps->err, ps->errlen, "%s:%d: %s%s", ps->file, line,
-		             path, *path ? ": " : "");
-	else
-		n = snprintf(ps->err, ps->errlen, "%s: %s%s", ps->file, path,
-		             *path ? ": " : "");
-	if (n >= 0 && (size_t)n < ps->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
-	return RC_BAD_REQUEST;
-}
-
 /* ---- values ---- */
-
-/* Refuses a key of obj that is not in known (NULL-terminated). */
-static int
-keys_known(struct parse *ps, const char *path, json_t *obj,
-           const char *const *known)
-{
-	char sub[PATH_BUF], shown[SHOW_BUF];
-	const char *k;
-	json_t *v;
-
-	json_object_foreach(obj, k, v)
-	{
-		size_t i;
-
-		for (i = 0; known[i] != NULL && strcmp(known[i], k) != 0; i++)
-			;
-		if (known[i] != NULL)
-			continue;
-		jpath(sub, "%s%s%s", path, *path ? "." : "", show(k, shown));
-		return bad(ps, sub, "unknown key");
-	}
-	return RC_OK;
-}
 
 /* An optional duration member: *out stays 0 when absent; text gets the
  * duration as written. */
 static int
-duration_get(struct parse *ps, const char *path, json_t *obj, const char *key,
-             uint64_t *out, char text[DURATION_BUF])
+duration_get(const struct json_file *jf, const char *path, json_t *obj,
+             const char *key, uint64_t *out, char text[DURATION_BUF])
 {
 	json_t *v = json_object_get(obj, key);
-	char sub[PATH_BUF], shown[SHOW_BUF];
+	char sub[JSON_PATH_BUF], shown[JSON_SHOW_BUF];
 	const char *s;
 	size_t digits;
 
 	if (v == NULL)
 		return RC_OK;
-	jpath(sub, "%s%s%s", path, *path ? "." : "", key);
+	json_path_key(sub, path, key);
 	if (!json_is_string(v))
-		return bad(ps, sub, "must be a duration string such as \"7d\"");
+		return json_file_error(
+		        jf, sub, "must be a duration string such as \"7d\"");
 	s = json_string_value(v);
 	if (strlen(s) == json_string_length(v) && duration_parse(s, out) == 0) {
 		if (text != NULL)
@@ -165,12 +73,14 @@ duration_get(struct parse *ps, const char *path, json_t *obj, const char *key,
 	digits = strspn(s, "0123456789");
 	if (s[0] >= '1' && s[0] <= '9' && s[digits] != '\0' &&
 	    strchr("smhdw", s[digits]) != NULL && s[digits + 1] == '\0')
-		return bad(ps, sub, "\"%s\" is longer than 10 years",
-		           show(s, shown));
-	return bad(ps, sub,
-	           "\"%s\" is not a duration (a number and one of s, m, h, "
-	           "d, w)",
-	           show(s, shown));
+		return json_file_error(jf, sub,
+		                       "\"%s\" is longer than 10 years",
+		                       json_show(s, shown));
+	return json_file_error(
+	        jf, sub,
+	        "\"%s\" is not a duration (a number and one of s, m, h, "
+	        "d, w)",
+	        json_show(s, shown));
 }
 
 static void
@@ -186,40 +96,44 @@ globs_clear(struct globs *g)
 /* A non-empty array of globs; tag globs hold no '/'. what names the
  * array in the message ("globs", "tag globs"). */
 static int
-globs_get(struct parse *ps, const char *path, json_t *arr, int tag,
+globs_get(const struct json_file *jf, const char *path, json_t *arr, int tag,
           struct globs *out)
 {
 	const char *what = tag ? "tag globs" : "globs";
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 	size_t i;
 	json_t *v;
 
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
-		return bad(ps, path, "must be a non-empty array of %s", what);
+		return json_file_error(jf, path,
+		                       "must be a non-empty array of %s", what);
 	if (json_array_size(arr) > GLOBS_MAX)
-		return bad(ps, path, "more than %d %s", GLOBS_MAX, what);
+		return json_file_error(jf, path, "more than %d %s", GLOBS_MAX,
+		                       what);
 	if ((out->v = calloc(json_array_size(arr), sizeof(char *))) == NULL)
 		return -ENOMEM;
 	json_array_foreach(arr, i, v)
 	{
 		const char *g = json_string_value(v);
 
-		jpath(sub, "%s[%zu]", path, i);
+		json_path(sub, "%s[%zu]", path, i);
 		if (g == NULL || *g == '\0' ||
 		    json_string_length(v) > GLOB_MAX ||
 		    strlen(g) != json_string_length(v))
-			return bad(ps, sub,
-			           "must be a glob of 1 to %d characters",
-			           GLOB_MAX);
+			return json_file_error(
+			        jf, sub, "must be a glob of 1 to %d characters",
+			        GLOB_MAX);
 		for (const char *c = g; *c; c++) {
 			if ((unsigned char)*c <= ' ' || *c == 0x7f)
-				return bad(ps, sub,
-				           "space or control character in a "
-				           "glob");
+				return json_file_error(
+				        jf, sub,
+				        "space or control character in a "
+				        "glob");
 			if (tag && *c == '/')
-				return bad(ps, sub,
-				           "a tag holds no '/', so this glob "
-				           "would never match");
+				return json_file_error(
+				        jf, sub,
+				        "a tag holds no '/', so this glob "
+				        "would never match");
 		}
 		if ((out->v[i] = strdup(g)) == NULL)
 			return -ENOMEM;
@@ -240,30 +154,33 @@ globs_match(const struct globs *g, const char *name)
 /* ---- rules ---- */
 
 static int
-keep_last_get(struct parse *ps, const char *path, json_t *obj, unsigned *out)
+keep_last_get(const struct json_file *jf, const char *path, json_t *obj,
+              unsigned *out)
 {
 	json_t *v = json_object_get(obj, "keep_last");
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 	json_int_t n;
 
 	if (v == NULL)
 		return RC_OK;
-	jpath(sub, "%s.keep_last", path);
+	json_path(sub, "%s.keep_last", path);
 	n = json_is_integer(v) ? json_integer_value(v) : 0;
 	if (n < 1 || n > KEEP_LAST_MAX)
-		return bad(ps, sub, "must be an integer from 1 to %d",
-		           KEEP_LAST_MAX);
+		return json_file_error(jf, sub,
+		                       "must be an integer from 1 to %d",
+		                       KEEP_LAST_MAX);
 	*out = (unsigned)n;
 	return RC_OK;
 }
 
 static int
-protect_get(struct parse *ps, const char *path, json_t *obj, struct rule *r)
+protect_get(const struct json_file *jf, const char *path, json_t *obj,
+            struct rule *r)
 {
 	json_t *v = json_object_get(obj, "protect");
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 
-	jpath(sub, "%s.protect", path);
+	json_path(sub, "%s.protect", path);
 	if (v == NULL || json_is_false(v))
 		return RC_OK;
 	if (json_is_true(v)) {
@@ -271,41 +188,46 @@ protect_get(struct parse *ps, const char *path, json_t *obj, struct rule *r)
 		return RC_OK;
 	}
 	if (!json_is_array(v) || json_array_size(v) == 0)
-		return bad(ps, sub,
-		           "must be true or a non-empty array of tag globs");
-	return globs_get(ps, sub, v, 1, &r->protect);
+		return json_file_error(
+		        jf, sub,
+		        "must be true or a non-empty array of tag globs");
+	return globs_get(jf, sub, v, 1, &r->protect);
 }
 
 /* At least one criterion, and none that can never apply. */
 static int
-criteria_check(struct parse *ps, const char *path, json_t *obj,
+criteria_check(const struct json_file *jf, const char *path, json_t *obj,
                const struct rule *r)
 {
 	const char *dead = r->expire_after ? "expire_after"
 	                   : r->idle_after ? "idle_after"
 	                   : r->keep_last  ? "keep_last"
 	                                   : NULL;
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 
-	jpath(sub, "%s.protect", path);
+	json_path(sub, "%s.protect", path);
 	if (r->protect_all && dead != NULL)
-		return bad(ps, sub,
-		           "true protects every tag of the rule, so its %s "
-		           "would never apply",
-		           dead);
+		return json_file_error(
+		        jf, sub,
+		        "true protects every tag of the rule, so its %s "
+		        "would never apply",
+		        dead);
 	if (dead != NULL || r->protect_all || r->protect.n > 0)
 		return RC_OK;
 	if (json_object_get(obj, "protect") != NULL)
-		return bad(ps, sub,
-		           "false protects nothing, and the rule has no "
-		           "expire_after, idle_after or keep_last");
-	return bad(ps, path,
-	           "needs at least one of expire_after, idle_after, "
-	           "keep_last, protect");
+		return json_file_error(
+		        jf, sub,
+		        "false protects nothing, and the rule has no "
+		        "expire_after, idle_after or keep_last");
+	return json_file_error(
+	        jf, path,
+	        "needs at least one of expire_after, idle_after, "
+	        "keep_last, protect");
 }
 
 static int
-rule_parse(struct parse *ps, const char *path, json_t *obj, struct rule *r)
+rule_parse(const struct json_file *jf, const char *path, json_t *obj,
+           struct rule *r)
 {
 	static const char *const known[] = {"repositories",
 	                                    "tags",
@@ -315,71 +237,73 @@ rule_parse(struct parse *ps, const char *path, json_t *obj, struct rule *r)
 	                                    "protect",
 	                                    NULL};
 	json_t *v;
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 	int rc;
 
 	if (!json_is_object(obj))
-		return bad(ps, path, "must be an object");
-	if ((rc = keys_known(ps, path, obj, known)) < 0)
+		return json_file_error(jf, path, "must be an object");
+	if ((rc = json_file_keys_check(jf, path, obj, known)) < 0)
 		return rc;
-	jpath(sub, "%s.repositories", path);
+	json_path(sub, "%s.repositories", path);
 	if ((v = json_object_get(obj, "repositories")) == NULL)
-		return bad(ps, sub, "missing (an array of globs)");
-	if ((rc = globs_get(ps, sub, v, 0, &r->repos)) < 0)
+		return json_file_error(jf, sub, "missing (an array of globs)");
+	if ((rc = globs_get(jf, sub, v, 0, &r->repos)) < 0)
 		return rc;
-	jpath(sub, "%s.tags", path);
+	json_path(sub, "%s.tags", path);
 	if ((v = json_object_get(obj, "tags")) != NULL &&
-	    (rc = globs_get(ps, sub, v, 1, &r->tags)) < 0)
+	    (rc = globs_get(jf, sub, v, 1, &r->tags)) < 0)
 		return rc;
-	if ((rc = duration_get(ps, path, obj, "expire_after", &r->expire_after,
+	if ((rc = duration_get(jf, path, obj, "expire_after", &r->expire_after,
 	                       r->expire_text)) < 0 ||
-	    (rc = duration_get(ps, path, obj, "idle_after", &r->idle_after,
+	    (rc = duration_get(jf, path, obj, "idle_after", &r->idle_after,
 	                       r->idle_text)) < 0 ||
-	    (rc = keep_last_get(ps, path, obj, &r->keep_last)) < 0 ||
-	    (rc = protect_get(ps, path, obj, r)) < 0)
+	    (rc = keep_last_get(jf, path, obj, &r->keep_last)) < 0 ||
+	    (rc = protect_get(jf, path, obj, r)) < 0)
 		return rc;
-	return criteria_check(ps, path, obj, r);
+	return criteria_check(jf, path, obj, r);
 }
 
 static int
-rules_parse(struct parse *ps, json_t *arr, struct gc_policy *p)
+rules_parse(const struct json_file *jf, json_t *arr, struct gc_policy *p)
 {
-	char path[PATH_BUF];
+	char path[JSON_PATH_BUF];
 	size_t i, n = json_array_size(arr);
 	json_t *v;
 	int rc;
 
 	if (!json_is_array(arr))
-		return bad(ps, "rules", "must be an array of rules");
+		return json_file_error(jf, "rules",
+		                       "must be an array of rules");
 	if (n > RULES_MAX)
-		return bad(ps, "rules", "more than %d rules", RULES_MAX);
+		return json_file_error(jf, "rules", "more than %d rules",
+		                       RULES_MAX);
 	if ((p->rules = calloc(n + 1, sizeof(*p->rules))) == NULL)
 		return -ENOMEM;
 	json_array_foreach(arr, i, v)
 	{
-		jpath(path, "rules[%zu]", i);
+		json_path(path, "rules[%zu]", i);
 		p->nrules = i + 1; /* freed by gc_policy_free if it fails */
-		if ((rc = rule_parse(ps, path, v, &p->rules[i])) < 0)
+		if ((rc = rule_parse(jf, path, v, &p->rules[i])) < 0)
 			return rc;
 	}
 	return RC_OK;
 }
 
 static int
-root_parse(struct parse *ps, json_t *root, struct gc_policy *p)
+root_parse(const struct json_file *jf, json_t *root, struct gc_policy *p)
 {
 	static const char *const known[] = {"untagged_after", "rules", NULL};
 	json_t *v;
 	int rc;
 
 	if (!json_is_object(root))
-		return bad(ps, "", "must be a JSON object");
-	if ((rc = keys_known(ps, "", root, known)) < 0 ||
-	    (rc = duration_get(ps, "", root, "untagged_after",
+		return json_file_error(jf, "", "must be a JSON object");
+	if ((rc = json_file_keys_check(jf, "", root, known)) < 0 ||
+	    (rc = duration_get(jf, "", root, "untagged_after",
 	                       &p->untagged_after, NULL)) < 0)
 		return rc;
 	if ((v = json_object_get(root, "rules")) != NULL &&
-	    (rc = rules_parse(ps, v, p)) < 0)
+	    (rc = rules_parse(jf, v, p)) < 0)
 		return rc;
 	return RC_OK;
 }
@@ -388,104 +312,32 @@ int
 gc_policy_parse(const char *text, size_t len, const char *file,
                 struct gc_policy **out, char *err, size_t errlen)
 {
-	struct parse ps = {.file = file != NULL ? file : "policy",
-	                   .text = text,
-	                   .len = len,
-	                   .err = err,
-	                   .errlen = errlen};
+	struct json_file jf = {.name = file != NULL ? file : "policy",
+	                       .text = text,
+	                       .len = len,
+	                       .err = err,
+	                       .errlen = errlen};
 	struct gc_policy *p;
-	json_error_t jerr;
 	json_t *root;
 	int rc;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if (text == NULL && len > 0)
-		return RC_BAD_REQUEST;
-	root = json_loadb(text != NULL ? text : "", len, JSON_REJECT_DUPLICATES,
-	                  &jerr);
-	if (root == NULL) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s:%d:%d: %s", ps.file,
-			         jerr.line, jerr.column, jerr.text);
-		return RC_BAD_REQUEST;
-	}
+	if ((rc = json_file_parse(&jf, &root)) < 0)
+		return rc;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		rc = -ENOMEM;
 	else
-		rc = root_parse(&ps, root, p);
+		rc = root_parse(&jf, root, p);
 	json_decref(root);
 	if (rc < 0) {
 		if (rc == -ENOMEM && err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: out of memory", ps.file);
+			snprintf(err, errlen, "%s: out of memory", jf.name);
 		gc_policy_free(p);
 		return rc;
 	}
 	*out = p;
 	return RC_OK;
-}
-
-/* Reads a whole file of at most FILE_MAX bytes into a malloc'ed buffer. */
-static int
-file_read(const char *path, char **out, size_t *len)
-{
-	size_t cap, n = 0;
-	char *buf = NULL, *nb;
-	struct stat st;
-	int fd, rc;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		rc = -EISDIR;
-		goto fail;
-	}
-	if (st.st_size > (off_t)FILE_MAX) {
-		rc = RC_TOO_LARGE;
-		goto fail;
-	}
-	/* One byte more than expected, to see the end at once; a file that
-	 * grows (or a pipe, st_size 0) is read on up to FILE_MAX + 1. */
-	cap = (size_t)st.st_size + 1 < 4096 ? 4096 : (size_t)st.st_size + 1;
-	rc = -ENOMEM;
-	if ((buf = malloc(cap)) == NULL)
-		goto fail;
-	for (;;) {
-		ssize_t got;
-
-		if (n == cap) {
-			rc = RC_TOO_LARGE;
-			if (cap > FILE_MAX)
-				goto fail;
-			cap = cap * 2 > FILE_MAX + 1 ? FILE_MAX + 1 : cap * 2;
-			rc = -ENOMEM;
-			if ((nb = realloc(buf, cap)) == NULL)
-				goto fail;
-			buf = nb;
-		}
-		got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	close(fd);
-	*out = buf;
-	*len = n;
-	return RC_OK;
-fail:
-	free(buf);
-	close(fd);
-	return rc;
 }
 
 int
@@ -498,13 +350,8 @@ gc_policy_load(const char *path, struct gc_policy **out, char *err,
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	if ((rc = file_read(path, &text, &len)) < 0) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: %s", path,
-			         rc == RC_TOO_LARGE ? "larger than 1 MiB"
-			                            : strerror(-rc));
+	if ((rc = json_file_read(path, FILE_MAX, &text, &len, err, errlen)) < 0)
 		return rc;
-	}
 	rc = gc_policy_parse(text, len, path, out, err, errlen);
 	free(text);
 	return rc;

@@ -333,6 +333,8 @@ int meta_gcq_walk(struct meta *m, uint64_t until,
 
 /* ---- retention: gc/ decides, these carry it out ---- */
 
+struct meta_tag_expire;
+
 /* What a run must keep whatever the counts say (the cluster's pins), and
  * how long an untagged manifest stays. Either function may be NULL. */
 struct meta_keep {
@@ -342,6 +344,10 @@ struct meta_keep {
 	/* seconds an unreferenced manifest stays after its last access,
 	 * when longer than the grace; 0: the grace */
 	uint64_t untagged_after;
+	/* A dry run deletes these tags first, inside its aborted txn, so it
+	 * reports what a run that expires them would collect. */
+	struct meta_tag_expire *expire;
+	size_t n_expire;
 };
 
 struct meta_tag_info {

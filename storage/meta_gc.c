@@ -337,6 +337,8 @@ meta_gc_step(struct meta *m, uint64_t now, size_t max_items, uint64_t max_ns,
 		max_items = 256;
 	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
+	if (dry_run && keep != NULL && keep->n_expire > 0)
+		meta_tags_expire_txn(&t, keep->expire, keep->n_expire, now);
 	for (;;) {
 		size_t want = DRAIN_CHUNK;
 		if (!dry_run && max_items - done < want)

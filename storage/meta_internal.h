@@ -267,6 +267,10 @@ void meta_repo_names(struct txn *t, MDB_dbi dbi, const char *prefix,
                      const char *after, size_t n, struct meta_list *l,
                      size_t *cap);
 
+/* meta_tags_expire inside a txn (a dry run's, which is aborted). */
+void meta_tags_expire_txn(struct txn *t, struct meta_tag_expire *items,
+                          size_t n, uint64_t now);
+
 /* strdup that returns NULL on NULL. */
 char *meta_strndup(const char *s, size_t n);
 

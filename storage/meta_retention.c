@@ -343,6 +343,28 @@ meta_repo_tags_walk(struct meta *m, const char *prefix, const char *from,
 	return meta_txn_end(&t);
 }
 
+void
+meta_tags_expire_txn(struct txn *t, struct meta_tag_expire *items, size_t n,
+                     uint64_t now)
+{
+	for (size_t i = 0; i < n && t->rc == 0; i++) {
+		struct meta_tag_expire *x = &items[i];
+		struct tag_row tr;
+		struct key k;
+
+		/* Judged on a row that has changed since (a push moved or
+		 * renewed the tag): left alone. */
+		x->done = 0;
+		if (!meta_tag_row_get(t, x->repo, x->tag, &tr) ||
+		    strcmp(tr.digest, x->digest) != 0 || tr.pushed != x->pushed)
+			continue;
+		meta_key_of(&k, x->repo, x->tag, NULL);
+		meta_txn_del(t, t->m->tags, &k);
+		meta_manifest_ref_add(t, x->repo, tr.digest, -1, now);
+		x->done = 1;
+	}
+}
+
 int
 meta_tags_expire(struct meta *m, struct meta_tag_expire *items, size_t n,
                  uint64_t now)
@@ -353,21 +375,7 @@ meta_tags_expire(struct meta *m, struct meta_tag_expire *items, size_t n,
 		items[i].done = 0;
 	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
-	for (size_t i = 0; i < n && t.rc == 0; i++) {
-		struct meta_tag_expire *x = &items[i];
-		struct tag_row tr;
-		struct key k;
-
-		/* Judged on a row that has changed since (a push moved or
-		 * renewed the tag): left alone. */
-		if (!meta_tag_row_get(&t, x->repo, x->tag, &tr) ||
-		    strcmp(tr.digest, x->digest) != 0 || tr.pushed != x->pushed)
-			continue;
-		meta_key_of(&k, x->repo, x->tag, NULL);
-		meta_txn_del(&t, m->tags, &k);
-		meta_manifest_ref_add(&t, x->repo, tr.digest, -1, now);
-		x->done = 1;
-	}
+	meta_tags_expire_txn(&t, items, n, now);
 	if (t.rc != 0)
 		for (size_t i = 0; i < n; i++)
 			items[i].done = 0;
