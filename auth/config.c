@@ -3,7 +3,6 @@
  * silently ignored rule. Every error names the line (jansson's for syntax
  * errors, common/jsonline.c's for the rest), the JSON path and the reason. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,6 @@
 #include "common/jsonline.h"
 #include "common/rc.h"
 
-#define PATH_BUF  96     /* a JSON path in a message */
 #define TTL_MAX   86400  /* longest token lifetime, seconds */
 #define USERS_MAX 100000 /* users in one file */
 #define RULES_MAX 1000   /* rules of one user, or anonymous */
@@ -25,70 +23,9 @@
 #define FILE_MAX (64u << 20) /* largest users file read */
 
 struct cfg {
-	const char *file; /* the users file, for messages */
-	const char *text; /* its content, to find an error's line */
-	size_t textlen;
-	char *dir; /* its directory: base of relative key paths */
-	char *err;
-	size_t errlen;
+	struct json_file jf; /* the users file, for messages */
+	char *dir;           /* its directory: base of relative key paths */
 };
-
-/* Writes a JSON path ("users[2].rules[0]") into a PATH_BUF buffer. */
-static void __attribute__((format(printf, 2, 3)))
-jpath(char *buf, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, PATH_BUF, fmt, ap);
-	va_end(ap);
-}
-
-static int __attribute__((format(printf, 3, 4)))
-bad(struct cfg *c, const char *path, const char *fmt, ...)
-{
-	va_list ap;
-	int n, line;
-
-	if (c->err == NULL || c->errlen == 0)
-		return RC_BAD_REQUEST;
-	line = json_line_of(c->text, c->textlen, path);
-	if (line > 0)
-		n = snprintf(c->err, c->errlen, "%s:%d: %s%s", c->file, line,
-		             path, *path ? ": " : "");
-	else
-		n = snprintf(c->err, c->errlen, "%s: %s%s", c->file, path,
-		             *path ? ": " : "");
-	if (n >= 0 && (size_t)n < c->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
-	return RC_BAD_REQUEST;
-}
-
-/* Refuses a key of obj that is not in known (NULL-terminated). */
-static int
-keys_known(struct cfg *c, const char *path, json_t *obj,
-           const char *const *known)
-{
-	char sub[PATH_BUF];
-	const char *k;
-	json_t *v;
-
-	json_object_foreach(obj, k, v)
-	{
-		size_t i;
-
-		for (i = 0; known[i] != NULL && strcmp(known[i], k) != 0; i++)
-			;
-		if (known[i] != NULL)
-			continue;
-		jpath(sub, "%s%s%s", path, *path ? "." : "", k);
-		return bad(c, sub, "unknown key");
-	}
-	return RC_OK;
-}
 
 /* A string member: *out is NULL when absent and not required. */
 static int
@@ -96,16 +33,19 @@ str_get(struct cfg *c, const char *path, json_t *obj, const char *key,
         int required, const char **out)
 {
 	json_t *v = json_object_get(obj, key);
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 
-	jpath(sub, "%s%s%s", path, *path ? "." : "", key);
+	json_path_key(sub, path, key);
 	*out = NULL;
 	if (v == NULL)
-		return required ? bad(c, sub, "missing") : RC_OK;
+		return required ? json_file_error(&c->jf, sub, "missing")
+		                : RC_OK;
 	if (!json_is_string(v) || json_string_length(v) == 0)
-		return bad(c, sub, "must be a non-empty string");
+		return json_file_error(&c->jf, sub,
+		                       "must be a non-empty string");
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		return bad(c, sub, "must not contain a NUL character");
+		return json_file_error(&c->jf, sub,
+		                       "must not contain a NUL character");
 	*out = json_string_value(v);
 	return RC_OK;
 }
@@ -120,12 +60,14 @@ key_add(struct cfg *c, const char *path, struct auth *a, struct auth_key *k)
 	for (size_t i = 0; i < a->nkeys; i++) {
 		if (strcmp(a->keys[i].kid, k->kid) == 0) {
 			auth_key_clear(k);
-			return bad(c, path, "the same key is listed twice");
+			return json_file_error(&c->jf, path,
+			                       "the same key is listed twice");
 		}
 	}
 	if (a->nkeys >= KEYS_MAX) {
 		auth_key_clear(k);
-		return bad(c, path, "more than %d keys", KEYS_MAX);
+		return json_file_error(&c->jf, path, "more than %d keys",
+		                       KEYS_MAX);
 	}
 	keys = realloc(a->keys, (a->nkeys + 1) * sizeof(*keys));
 	if (keys == NULL) {
@@ -157,7 +99,7 @@ key_open(struct cfg *c, const char *path, const char *rel, int want_private,
 	rc = auth_key_load(full, want_private, &k, &why);
 	free(full);
 	if (rc < 0)
-		return bad(c, path, "%s: %s", rel, why);
+		return json_file_error(&c->jf, path, "%s: %s", rel, why);
 	if ((k.issuer = strdup(issuer)) == NULL) {
 		auth_key_clear(&k);
 		return -ENOMEM;
@@ -179,8 +121,9 @@ signing_load(struct cfg *c, json_t *root, struct auth *a)
 	    0)
 		return rc;
 	if (a->signing.rsa || a->signing.curve_bits != 256)
-		return bad(c, "signing_key",
-		           "%s: must be an EC P-256 key (ES256)", rel);
+		return json_file_error(&c->jf, "signing_key",
+		                       "%s: must be an EC P-256 key (ES256)",
+		                       rel);
 	if ((rc = auth_key_public(&a->signing, &pub)) < 0)
 		return rc;
 	return key_add(c, "signing_key", a, &pub);
@@ -191,19 +134,21 @@ static int
 keys_load(struct cfg *c, const char *path, json_t *arr, const char *issuer,
           struct auth *a)
 {
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 	struct auth_key k;
 	size_t i;
 	json_t *v;
 	int rc;
 
 	if (!json_is_array(arr))
-		return bad(c, path, "must be an array of key file names");
+		return json_file_error(&c->jf, path,
+		                       "must be an array of key file names");
 	json_array_foreach(arr, i, v)
 	{
-		jpath(sub, "%s[%zu]", path, i);
+		json_path(sub, "%s[%zu]", path, i);
 		if (!json_is_string(v) || json_string_length(v) == 0)
-			return bad(c, sub, "must be a non-empty string");
+			return json_file_error(&c->jf, sub,
+			                       "must be a non-empty string");
 		if ((rc = key_open(c, sub, json_string_value(v), 0, issuer,
 		                   &k)) < 0 ||
 		    (rc = key_add(c, sub, a, &k)) < 0)
@@ -216,28 +161,31 @@ static int
 trusted_load(struct cfg *c, json_t *arr, struct auth *a)
 {
 	static const char *const known[] = {"issuer", "keys", NULL};
-	char path[PATH_BUF], sub[PATH_BUF];
+	char path[JSON_PATH_BUF], sub[JSON_PATH_BUF];
 	const char *issuer;
 	json_t *v, *keys;
 	size_t i;
 	int rc;
 
 	if (!json_is_array(arr))
-		return bad(c, "trusted_issuers", "must be an array");
+		return json_file_error(&c->jf, "trusted_issuers",
+		                       "must be an array");
 	json_array_foreach(arr, i, v)
 	{
-		jpath(path, "trusted_issuers[%zu]", i);
+		json_path(path, "trusted_issuers[%zu]", i);
 		if (!json_is_object(v))
-			return bad(c, path, "must be an object");
-		if ((rc = keys_known(c, path, v, known)) < 0 ||
+			return json_file_error(&c->jf, path,
+			                       "must be an object");
+		if ((rc = json_file_keys_check(&c->jf, path, v, known)) < 0 ||
 		    (rc = str_get(c, path, v, "issuer", 1, &issuer)) < 0)
 			return rc;
-		jpath(sub, "%s.keys", path);
+		json_path(sub, "%s.keys", path);
 		keys = json_object_get(v, "keys");
 		if (json_array_size(keys) == 0)
-			return bad(c, sub,
-			           "must be a non-empty array of key "
-			           "file names");
+			return json_file_error(
+			        &c->jf, sub,
+			        "must be a non-empty array of key "
+			        "file names");
 		if ((rc = keys_load(c, sub, keys, issuer, a)) < 0)
 			return rc;
 	}
@@ -266,24 +214,25 @@ rules_free(struct auth_rule *rules, size_t n)
 static int
 actions_parse(struct cfg *c, const char *path, json_t *arr, unsigned *out)
 {
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 	unsigned bits = 0, b;
 	size_t i;
 	json_t *v;
 
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
-		return bad(c, path,
-		           "must be a non-empty array of actions "
-		           "(pull, push, delete, *)");
+		return json_file_error(&c->jf, path,
+		                       "must be a non-empty array of actions "
+		                       "(pull, push, delete, *)");
 	json_array_foreach(arr, i, v)
 	{
 		const char *w = json_string_value(v);
 
-		jpath(sub, "%s[%zu]", path, i);
+		json_path(sub, "%s[%zu]", path, i);
 		if (w == NULL)
-			return bad(c, sub, "must be a string");
+			return json_file_error(&c->jf, sub, "must be a string");
 		if ((b = auth_action_bits(w, strlen(w))) == 0)
-			return bad(c, path, "unknown action \"%.32s\"", w);
+			return json_file_error(&c->jf, path,
+			                       "unknown action \"%.32s\"", w);
 		bits |= b;
 	}
 	*out = bits;
@@ -293,30 +242,31 @@ actions_parse(struct cfg *c, const char *path, json_t *arr, unsigned *out)
 static int
 repos_parse(struct cfg *c, const char *path, json_t *arr, struct auth_rule *r)
 {
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 	size_t i;
 	json_t *v;
 
 	if (!json_is_array(arr) || json_array_size(arr) == 0)
-		return bad(c, path, "must be a non-empty array of globs");
+		return json_file_error(&c->jf, path,
+		                       "must be a non-empty array of globs");
 	if ((r->repos = calloc(json_array_size(arr), sizeof(char *))) == NULL)
 		return -ENOMEM;
 	json_array_foreach(arr, i, v)
 	{
 		const char *g = json_string_value(v);
 
-		jpath(sub, "%s[%zu]", path, i);
+		json_path(sub, "%s[%zu]", path, i);
 		if (g == NULL || *g == '\0' ||
 		    json_string_length(v) > AUTH_NAME_MAX)
-			return bad(c, sub,
-			           "must be a glob of 1 to %d "
-			           "characters",
-			           AUTH_NAME_MAX);
+			return json_file_error(&c->jf, sub,
+			                       "must be a glob of 1 to %d "
+			                       "characters",
+			                       AUTH_NAME_MAX);
 		for (const char *p = g; *p; p++)
 			if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == ':')
-				return bad(c, sub,
-				           "space, ':' or control "
-				           "character in a glob");
+				return json_file_error(&c->jf, sub,
+				                       "space, ':' or control "
+				                       "character in a glob");
 		if ((r->repos[i] = strdup(g)) == NULL)
 			return -ENOMEM;
 		r->nrepos++;
@@ -330,11 +280,11 @@ flag_get(struct cfg *c, const char *path, json_t *obj, const char *key,
          int *out)
 {
 	json_t *v = json_object_get(obj, key);
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 
 	if (v != NULL && !json_is_boolean(v)) {
-		jpath(sub, "%s.%s", path, key);
-		return bad(c, sub, "must be true or false");
+		json_path_key(sub, path, key);
+		return json_file_error(&c->jf, sub, "must be true or false");
 	}
 	*out = json_is_true(v);
 	return RC_OK;
@@ -347,29 +297,31 @@ rule_parse(struct cfg *c, const char *path, json_t *obj, struct auth_rule *r)
 	                                    "catalog", "gc", NULL};
 	json_t *repos = json_object_get(obj, "repositories");
 	json_t *acts = json_object_get(obj, "actions");
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 	int rc;
 
 	if (!json_is_object(obj))
-		return bad(c, path, "must be an object");
-	if ((rc = keys_known(c, path, obj, known)) < 0 ||
+		return json_file_error(&c->jf, path, "must be an object");
+	if ((rc = json_file_keys_check(&c->jf, path, obj, known)) < 0 ||
 	    (rc = flag_get(c, path, obj, "catalog", &r->catalog)) < 0 ||
 	    (rc = flag_get(c, path, obj, "gc", &r->gc)) < 0)
 		return rc;
 	if (repos == NULL && acts != NULL)
-		return bad(c, path, "actions without repositories");
+		return json_file_error(&c->jf, path,
+		                       "actions without repositories");
 	if (repos == NULL && !r->catalog && !r->gc)
-		return bad(c, path,
-		           "needs \"repositories\" and \"actions\", "
-		           "\"catalog\": true or \"gc\": true");
+		return json_file_error(
+		        &c->jf, path,
+		        "needs \"repositories\" and \"actions\", "
+		        "\"catalog\": true or \"gc\": true");
 	if (repos == NULL)
 		return RC_OK;
-	jpath(sub, "%s.repositories", path);
+	json_path(sub, "%s.repositories", path);
 	if ((rc = repos_parse(c, sub, repos, r)) < 0)
 		return rc;
-	jpath(sub, "%s.actions", path);
+	json_path(sub, "%s.actions", path);
 	if (acts == NULL)
-		return bad(c, sub, "missing");
+		return json_file_error(&c->jf, sub, "missing");
 	return actions_parse(c, sub, acts, &r->actions);
 }
 
@@ -377,21 +329,23 @@ static int
 rules_parse(struct cfg *c, const char *path, json_t *arr,
             struct auth_rule **out, size_t *nout)
 {
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 	struct auth_rule *rules;
 	size_t i, n = json_array_size(arr);
 	json_t *v;
 	int rc;
 
 	if (!json_is_array(arr))
-		return bad(c, path, "must be an array of rules");
+		return json_file_error(&c->jf, path,
+		                       "must be an array of rules");
 	if (n > RULES_MAX)
-		return bad(c, path, "more than %d rules", RULES_MAX);
+		return json_file_error(&c->jf, path, "more than %d rules",
+		                       RULES_MAX);
 	if ((rules = calloc(n + 1, sizeof(*rules))) == NULL)
 		return -ENOMEM;
 	json_array_foreach(arr, i, v)
 	{
-		jpath(sub, "%s[%zu]", path, i);
+		json_path(sub, "%s[%zu]", path, i);
 		if ((rc = rule_parse(c, sub, v, &rules[i])) < 0) {
 			rules_free(rules, i + 1);
 			return rc;
@@ -454,38 +408,40 @@ user_parse(struct cfg *c, const char *path, json_t *obj, const struct auth *a,
 	static const char *const known[] = {"name", "password_hash", "expires",
 	                                    "rules", NULL};
 	const char *name, *hash, *exp, *why = "unreadable";
-	char sub[PATH_BUF];
+	char sub[JSON_PATH_BUF];
 	json_t *rules;
 	int rc;
 
 	if (!json_is_object(obj))
-		return bad(c, path, "must be an object");
-	if ((rc = keys_known(c, path, obj, known)) < 0 ||
+		return json_file_error(&c->jf, path, "must be an object");
+	if ((rc = json_file_keys_check(&c->jf, path, obj, known)) < 0 ||
 	    (rc = str_get(c, path, obj, "name", 1, &name)) < 0 ||
 	    (rc = str_get(c, path, obj, "password_hash", 1, &hash)) < 0 ||
 	    (rc = str_get(c, path, obj, "expires", 0, &exp)) < 0)
 		return rc;
-	jpath(sub, "%s.name", path);
+	json_path(sub, "%s.name", path);
 	if (strlen(name) > USER_MAX)
-		return bad(c, sub, "longer than %d characters", USER_MAX);
+		return json_file_error(&c->jf, sub, "longer than %d characters",
+		                       USER_MAX);
 	for (const char *p = name; *p; p++)
 		if ((unsigned char)*p < ' ' || *p == 0x7f || *p == ':')
-			return bad(c, sub,
-			           "':' or control character in a "
-			           "user name");
+			return json_file_error(&c->jf, sub,
+			                       "':' or control character in a "
+			                       "user name");
 	for (size_t i = 0; i < a->nusers; i++)
 		if (strcmp(a->users[i].name, name) == 0)
-			return bad(c, sub, "duplicate user \"%s\"", name);
-	jpath(sub, "%s.password_hash", path);
+			return json_file_error(&c->jf, sub,
+			                       "duplicate user \"%s\"", name);
+	json_path(sub, "%s.password_hash", path);
 	if (auth_password_encoding_check(hash, &why) < 0)
-		return bad(c, sub, "%s", why);
-	jpath(sub, "%s.expires", path);
+		return json_file_error(&c->jf, sub, "%s", why);
+	json_path(sub, "%s.expires", path);
 	if (exp != NULL && time_parse(exp, &u->expires) < 0)
-		return bad(c, sub,
-		           "must be a UTC time like "
-		           "\"2027-06-30T00:00:00Z\"");
+		return json_file_error(&c->jf, sub,
+		                       "must be a UTC time like "
+		                       "\"2027-06-30T00:00:00Z\"");
 	if ((rules = json_object_get(obj, "rules")) != NULL) {
-		jpath(sub, "%s.rules", path);
+		json_path(sub, "%s.rules", path);
 		if ((rc = rules_parse(c, sub, rules, &u->rules, &u->nrules)) <
 		    0)
 			return rc;
@@ -499,20 +455,21 @@ user_parse(struct cfg *c, const char *path, json_t *obj, const struct auth *a,
 static int
 users_load(struct cfg *c, json_t *arr, struct auth *a)
 {
-	char path[PATH_BUF];
+	char path[JSON_PATH_BUF];
 	size_t i, n = json_array_size(arr);
 	json_t *v;
 	int rc;
 
 	if (!json_is_array(arr))
-		return bad(c, "users", "must be an array");
+		return json_file_error(&c->jf, "users", "must be an array");
 	if (n > USERS_MAX)
-		return bad(c, "users", "more than %d users", USERS_MAX);
+		return json_file_error(&c->jf, "users", "more than %d users",
+		                       USERS_MAX);
 	if ((a->users = calloc(n + 1, sizeof(*a->users))) == NULL)
 		return -ENOMEM;
 	json_array_foreach(arr, i, v)
 	{
-		jpath(path, "users[%zu]", i);
+		json_path(path, "users[%zu]", i);
 		if ((rc = user_parse(c, path, v, a, &a->users[i])) < 0) {
 			user_clear(&a->users[i]);
 			return rc;
@@ -536,21 +493,22 @@ realm_check(struct cfg *c, struct auth *a)
 	else if (strncmp(u, "http://", 7) == 0)
 		host = u + 7;
 	else
-		return bad(c, "realm",
-		           "must be an absolute http:// or "
-		           "https:// URL");
+		return json_file_error(&c->jf, "realm",
+		                       "must be an absolute http:// or "
+		                       "https:// URL");
 	for (const char *p = u; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '"' ||
 		    *p == '\\' || *p == '#')
-			return bad(c, "realm",
-			           "space, quote, '#' or control "
-			           "character in the URL");
+			return json_file_error(&c->jf, "realm",
+			                       "space, quote, '#' or control "
+			                       "character in the URL");
 	slash = strchr(host, '/');
 	if (slash == host || *host == '\0' || *host == '?')
-		return bad(c, "realm", "has no host");
+		return json_file_error(&c->jf, "realm", "has no host");
 	plen = slash != NULL ? strcspn(slash, "?") : 0;
 	if (plen <= 1)
-		return bad(c, "realm", "needs a path, such as /auth/token");
+		return json_file_error(&c->jf, "realm",
+		                       "needs a path, such as /auth/token");
 	if ((a->realm_path = strndup(slash, plen)) == NULL)
 		return -ENOMEM;
 	return RC_OK;
@@ -566,11 +524,13 @@ ttl_get(struct cfg *c, json_t *root, struct auth *a)
 	if (v == NULL)
 		return RC_OK;
 	if (!json_is_integer(v))
-		return bad(c, "token_ttl", "must be an integer (seconds)");
+		return json_file_error(&c->jf, "token_ttl",
+		                       "must be an integer (seconds)");
 	t = json_integer_value(v);
 	if (t < AUTH_TTL_MIN || t > TTL_MAX)
-		return bad(c, "token_ttl", "must be between %d and %d seconds",
-		           AUTH_TTL_MIN, TTL_MAX);
+		return json_file_error(&c->jf, "token_ttl",
+		                       "must be between %d and %d seconds",
+		                       AUTH_TTL_MIN, TTL_MAX);
 	a->ttl = (int)t;
 	return RC_OK;
 }
@@ -604,8 +564,8 @@ root_load(struct cfg *c, json_t *root, struct auth *a)
 	int rc;
 
 	if (!json_is_object(root))
-		return bad(c, "", "must be a JSON object");
-	if ((rc = keys_known(c, "", root, known)) < 0 ||
+		return json_file_error(&c->jf, "", "must be a JSON object");
+	if ((rc = json_file_keys_check(&c->jf, "", root, known)) < 0 ||
 	    (rc = strings_get(c, root, a)) < 0 ||
 	    (rc = realm_check(c, a)) < 0 || (rc = ttl_get(c, root, a)) < 0 ||
 	    (rc = signing_load(c, root, a)) < 0)
@@ -625,55 +585,14 @@ root_load(struct cfg *c, json_t *root, struct auth *a)
 	return RC_OK;
 }
 
-/* Reads a whole file (at most FILE_MAX bytes) into a NUL-terminated
- * malloc'ed buffer. */
-static int
-read_all(FILE *f, char **out, size_t *len)
-{
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap), *nb;
-
-	if (buf == NULL)
-		return -ENOMEM;
-	for (;;) {
-		size_t got = fread(buf + n, 1, cap - n - 1, f);
-
-		n += got;
-		if (n + 1 < cap) {
-			if (ferror(f)) {
-				free(buf);
-				return -EIO;
-			}
-			break;
-		}
-		if (cap >= FILE_MAX) {
-			free(buf);
-			return RC_TOO_LARGE;
-		}
-		nb = realloc(buf, cap * 2);
-		if (nb == NULL) {
-			free(buf);
-			return -ENOMEM;
-		}
-		buf = nb;
-		cap *= 2;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return RC_OK;
-}
-
 int
 auth_load(const char *path, struct auth **out, char *err, size_t errlen)
 {
-	struct cfg c = {.file = path, .err = err, .errlen = errlen};
+	struct cfg c = {.jf = {.name = path, .err = err, .errlen = errlen}};
 	const char *slash = strrchr(path, '/');
 	struct auth *a = NULL;
 	json_t *root = NULL;
-	json_error_t jerr;
 	char *text = NULL;
-	FILE *f;
 	int rc = -ENOMEM;
 
 	if (err != NULL && errlen > 0)
@@ -685,31 +604,12 @@ auth_load(const char *path, struct auth **out, char *err, size_t errlen)
 		                slash == path ? 1 : (size_t)(slash - path));
 	if (c.dir == NULL || (a = calloc(1, sizeof(*a))) == NULL)
 		goto fail;
-	if ((f = fopen(path, "re")) == NULL) {
-		rc = -errno;
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+	if ((rc = json_file_read(path, FILE_MAX, &text, &c.jf.len, err,
+	                         errlen)) < 0)
 		goto fail;
-	}
-	rc = read_all(f, &text, &c.textlen);
-	fclose(f);
-	if (rc < 0) {
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: %s", path,
-			         rc == RC_TOO_LARGE ? "larger than 64 MiB"
-			                            : strerror(-rc));
-		goto fail;
-	}
-	c.text = text;
-	root = json_loadb(text, c.textlen, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		rc = RC_BAD_REQUEST;
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s:%d:%d: %s", path, jerr.line,
-			         jerr.column, jerr.text);
-		goto fail;
-	}
-	if ((rc = root_load(&c, root, a)) < 0)
+	c.jf.text = text;
+	if ((rc = json_file_parse(&c.jf, &root)) < 0 ||
+	    (rc = root_load(&c, root, a)) < 0)
 		goto fail;
 	rc = -ENOMEM;
 	if ((a->creds = auth_creds_new()) == NULL ||
@@ -723,7 +623,7 @@ fail:
 		snprintf(err, errlen, "%s: out of memory", path);
 	json_decref(root);
 	if (text != NULL) {
-		OPENSSL_cleanse(text, c.textlen); /* password hashes */
+		OPENSSL_cleanse(text, c.jf.len); /* password hashes */
 		free(text);
 	}
 	free(c.dir);

@@ -1,11 +1,23 @@
-/* Where in a JSON text a value is: jansson keeps no positions for parsed
- * values, so an error found after parsing ("users[2].rules[0].actions:
- * unknown action") is located by walking the text once more, tracking the
- * path of every value. The text has already been parsed successfully. */
+/* JSON files with located errors. Where in a JSON text a value is:
+ * jansson keeps no positions for parsed values, so an error found after
+ * parsing ("users[2].rules[0].actions: unknown action") is located by
+ * walking the text once more, tracking the path of every value. The text
+ * has already been parsed successfully. Then the rest a configuration
+ * file parser needs to report it: reading, parsing, paths, messages. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/jsonline.h"
+#include "common/rc.h"
+
+#define MIB (1u << 20)
 
 #define SCAN_DEPTH 64
 #define SCAN_PATH  256
@@ -149,4 +161,207 @@ json_line_of(const char *text, size_t len, const char *path)
 		*cut = '\0';
 	}
 	return 0;
+}
+
+/* ---- the file ---- */
+
+/* Lets go of a buffer that may hold secrets (a users file's hashes). */
+static void
+wipe_free(char *buf, size_t len)
+{
+	if (buf == NULL)
+		return;
+	explicit_bzero(buf, len);
+	free(buf);
+}
+
+static int
+file_read(const char *path, size_t max, char **out, size_t *len)
+{
+	size_t cap, n = 0;
+	char *buf = NULL, *nb;
+	struct stat st;
+	int fd, rc;
+
+	if (max > SIZE_MAX / 2)
+		return -EINVAL; /* max + 1 and doubling must not wrap */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = -EISDIR;
+		goto fail;
+	}
+	if (st.st_size > 0 && (uint64_t)st.st_size > max) {
+		rc = RC_TOO_LARGE;
+		goto fail;
+	}
+	/* Room for one byte more than expected (and the NUL), to see the end
+	 * at once; a file that grows (or a pipe, st_size 0) is read on up to
+	 * max + 1 bytes. */
+	cap = (size_t)st.st_size + 1 < 4096 ? 4096 : (size_t)st.st_size + 1;
+	if (cap > max + 1)
+		cap = max + 1;
+	rc = -ENOMEM;
+	if ((buf = malloc(cap + 1)) == NULL)
+		goto fail;
+	for (;;) {
+		ssize_t got;
+
+		if (n == cap) {
+			rc = RC_TOO_LARGE;
+			if (cap > max)
+				goto fail;
+			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			/* Not realloc: the old buffer is wiped before free. */
+			rc = -ENOMEM;
+			if ((nb = malloc(cap + 1)) == NULL)
+				goto fail;
+			memcpy(nb, buf, n);
+			wipe_free(buf, n);
+			buf = nb;
+		}
+		got = read(fd, buf + n, cap - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return RC_OK;
+fail:
+	wipe_free(buf, n);
+	close(fd);
+	return rc;
+}
+
+int
+json_file_read(const char *path, size_t max, char **out, size_t *len, char *err,
+               size_t errlen)
+{
+	int rc = file_read(path, max, out, len);
+
+	if (rc == RC_OK || err == NULL || errlen == 0)
+		return rc;
+	if (rc == RC_TOO_LARGE && max % MIB == 0)
+		snprintf(err, errlen, "%s: larger than %zu MiB", path,
+		         max / MIB);
+	else if (rc == RC_TOO_LARGE)
+		snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
+	else
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+	return rc;
+}
+
+int
+json_file_parse(const struct json_file *f, json_t **out)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	if (f->text == NULL && f->len > 0)
+		return RC_BAD_REQUEST;
+	root = json_loadb(f->text != NULL ? f->text : "", f->len,
+	                  JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		if (f->err != NULL && f->errlen > 0)
+			snprintf(f->err, f->errlen, "%s:%d:%d: %s", f->name,
+			         jerr.line, jerr.column, jerr.text);
+		return RC_BAD_REQUEST;
+	}
+	*out = root;
+	return RC_OK;
+}
+
+/* ---- messages ---- */
+
+int
+json_file_error(const struct json_file *f, const char *path, const char *fmt,
+                ...)
+{
+	va_list ap;
+	int n, line;
+
+	if (f->err == NULL || f->errlen == 0)
+		return RC_BAD_REQUEST;
+	line = json_line_of(f->text, f->len, path);
+	if (line > 0)
+		n = snprintf(f->err, f->errlen, "%s:%d: %s%s", f->name, line,
+		             path, *path ? ": " : "");
+	else
+		n = snprintf(f->err, f->errlen, "%s: %s%s", f->name, path,
+		             *path ? ": " : "");
+	if (n >= 0 && (size_t)n < f->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(f->err + n, f->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return RC_BAD_REQUEST;
+}
+
+int
+json_file_keys_check(const struct json_file *f, const char *path, json_t *obj,
+                     const char *const *known)
+{
+	char sub[JSON_PATH_BUF], shown[JSON_SHOW_BUF];
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(obj, k, v)
+	{
+		size_t i;
+
+		for (i = 0; known[i] != NULL && strcmp(known[i], k) != 0; i++)
+			;
+		if (known[i] != NULL)
+			continue;
+		json_path_key(sub, path, json_show(k, shown));
+		return json_file_error(f, sub, "unknown key");
+	}
+	return RC_OK;
+}
+
+void
+json_path(char buf[JSON_PATH_BUF], const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, JSON_PATH_BUF, fmt, ap);
+	va_end(ap);
+}
+
+void
+json_path_key(char buf[JSON_PATH_BUF], const char *path, const char *key)
+{
+	json_path(buf, "%s%s%s", path, *path ? "." : "", key);
+}
+
+const char *
+json_show(const char *s, char buf[JSON_SHOW_BUF])
+{
+	size_t i;
+
+	for (i = 0; i < JSON_SHOW_BUF - 4 && s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf[i] = (c < ' ' || c == 0x7f || c == '"' || c == '\\')
+		                 ? '?'
+		                 : (char)c;
+	}
+	buf[i] = '\0';
+	if (s[i] != '\0')
+		strcpy(buf + i, "...");
+	return buf;
 }

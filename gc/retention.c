@@ -375,9 +375,15 @@ gc_tags_query(struct meta *m, const struct gc_policy *policy,
 		free(cursor);
 		return -ENOMEM;
 	}
-	rc = meta_repo_tags_walk(m, prefix, c.last_repo, 1, query_visit, &c);
+	rc = meta_repo_tags_walk(m, prefix, c.last_repo, 0, query_visit, &c);
 	if (rc == 0)
 		rc = c.err;
+	/* Sizes for the rows of this page only (each its own read). */
+	for (size_t i = 0; rc == 0 && i < out->n; i++) {
+		struct meta_tag_info *ti = &out->v[i].info;
+		rc = meta_tag_sizes(m, ti->repo, ti->digest, &ti->size,
+		                    &ti->unique);
+	}
 	free(c.j.pt);
 	free(prefix);
 	free(cursor);

@@ -11,7 +11,6 @@
  * is sent. */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +22,7 @@
 #include "registry/kube.h"
 #include "registry/server.h"
 
-#define SECRET_MAX  (64u * 1024u) /* largest password or token file */
-#define TIMEOUT_MAX 86400
+#define GC_WHAT     "a gc report"
 #define PINFILE_MAX (1024u * 1024u) /* largest --pins-file */
 #define PINLINE_MAX 4096            /* longest reference in it */
 
@@ -33,8 +31,7 @@ gc_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: berth gc --server URL [--dry-run] [--json]\n"
-	        "                [--user NAME --password-file FILE | "
-	        "--token-file FILE]\n"
+	        CLIENT_CLI_HELP_SYNOPSIS
 	        "                [--pins-from-kubernetes] [--pins-file FILE]\n"
 	        "                [--registry-host NAME[:PORT]]... "
 	        "[--timeout SECONDS]\n\n"
@@ -44,22 +41,12 @@ gc_usage(FILE *f)
 	        "{\"gc\": true} in the\n"
 	        "users file.\n\n"
 	        "options:\n"
-	        "  --server URL          the registry, http(s)://host:port "
-	        "(env BERTH_SERVER)\n"
+	        CLIENT_CLI_HELP_SERVER
 	        "  --dry-run             report what would be deleted, "
 	        "delete nothing\n"
 	        "  --json                print the server's JSON report "
 	        "instead of one line\n"
-	        "  --user NAME           sign in as NAME at the server's "
-	        "token endpoint\n"
-	        "                        (env BERTH_USER)\n"
-	        "  --password-file FILE  NAME's password: the content of FILE, "
-	        "a trailing\n"
-	        "                        newline dropped (env "
-	        "BERTH_PASSWORD_FILE)\n"
-	        "  --token-file FILE     a bearer token to send as is, from "
-	        "FILE likewise\n"
-	        "                        (env BERTH_TOKEN_FILE)\n"
+	        CLIENT_CLI_HELP_SIGNIN
 	        "  --timeout SECONDS     give up after this long, default "
 	        "%d (connecting: %d);\n"
 	        "                        listing the pins gets as long "
@@ -107,60 +94,33 @@ gc_usage(FILE *f)
 }
 
 struct gc_args {
-	const char *server, *user, *password_file, *token_file;
+	struct client_cli cli;
 	const char *pins_file;
 	const char **hosts; /* --registry-host values (into argv) */
 	size_t n_hosts;
 	int dry_run, json, pins_kube;
-	long timeout;
 };
 
-static int __attribute__((format(printf, 1, 2)))
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "berth gc: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (berth gc --help)\n");
-	return 2;
-}
-
-static int __attribute__((format(printf, 1, 2))) failure(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "berth gc: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	return 1;
-}
-
-/* Flags, then the environment for what no flag set. A sign-in given by
- * flags (user and password, or token) wins over the other one given by
- * the environment. Returns -1 for --help, 0, or 2 (message printed);
- * a->hosts is malloc'ed in any case (free it). */
+/* Returns -1 for --help, 0, or 2 (message printed); a->hosts is
+ * malloc'ed in any case (free it). */
 static int
 args_parse(int argc, char **argv, struct gc_args *a)
 {
-	const char *fuser = NULL, *fpass = NULL, *ftok = NULL, *ftime = NULL;
-	const char *host = NULL;
-	char *end;
-	int by_flag_user, by_flag_tok;
+	int rc;
 
 	memset(a, 0, sizeof(*a));
+	client_cli_init(&a->cli, "gc");
 	if ((a->hosts = calloc((size_t)argc + 1, sizeof(*a->hosts))) == NULL)
-		return usage_error("out of memory");
+		return client_cli_usage(&a->cli, "out of memory");
 	for (int i = 0; i < argc; i++) {
 		const char *f = argv[i];
-		const char **val = NULL;
 
 		if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0)
 			return -1;
+		if ((rc = client_cli_option(&a->cli, argc, argv, &i)) == 1)
+			continue;
+		if (rc != 0)
+			return rc;
 		if (strcmp(f, "--dry-run") == 0)
 			a->dry_run = 1;
 		else if (strcmp(f, "--json") == 0)
@@ -168,125 +128,18 @@ args_parse(int argc, char **argv, struct gc_args *a)
 		else if (strcmp(f, "--pins-from-kubernetes") == 0)
 			a->pins_kube = 1;
 		else if (strcmp(f, "--pins-file") == 0)
-			val = &a->pins_file;
+			rc = client_cli_value(&a->cli, argc, argv, &i,
+			                      &a->pins_file);
 		else if (strcmp(f, "--registry-host") == 0)
-			val = &host;
-		else if (strcmp(f, "--server") == 0)
-			val = &a->server;
-		else if (strcmp(f, "--user") == 0)
-			val = &fuser;
-		else if (strcmp(f, "--password-file") == 0)
-			val = &fpass;
-		else if (strcmp(f, "--token-file") == 0)
-			val = &ftok;
-		else if (strcmp(f, "--timeout") == 0)
-			val = &ftime;
+			rc = client_cli_value(&a->cli, argc, argv, &i,
+			                      &a->hosts[a->n_hosts++]);
 		else
-			return usage_error("unknown option '%s'", f);
-		if (val == NULL)
-			continue;
-		if (i + 1 >= argc || argv[i + 1][0] == '\0')
-			return usage_error("%s needs a value", f);
-		*val = argv[++i];
-		if (val == &host)
-			a->hosts[a->n_hosts++] = host;
+			return client_cli_usage(&a->cli, "unknown option '%s'",
+			                        f);
+		if (rc != 0)
+			return rc;
 	}
-	if (a->server == NULL)
-		a->server = getenv("BERTH_SERVER");
-	if (a->server == NULL || a->server[0] == '\0')
-		return usage_error("--server URL (or BERTH_SERVER) is needed");
-	by_flag_user = fuser != NULL || fpass != NULL;
-	by_flag_tok = ftok != NULL;
-	if (by_flag_user && by_flag_tok)
-		return usage_error(
-		        "--user and --token-file exclude each other");
-	a->user = fuser;
-	a->password_file = fpass;
-	a->token_file = ftok;
-	if (!by_flag_tok) {
-		if (a->user == NULL)
-			a->user = getenv("BERTH_USER");
-		if (a->password_file == NULL)
-			a->password_file = getenv("BERTH_PASSWORD_FILE");
-	}
-	if (!by_flag_user && a->token_file == NULL)
-		a->token_file = getenv("BERTH_TOKEN_FILE");
-	if (a->user != NULL && a->user[0] == '\0')
-		a->user = NULL;
-	if (a->password_file != NULL && a->password_file[0] == '\0')
-		a->password_file = NULL;
-	if (a->token_file != NULL && a->token_file[0] == '\0')
-		a->token_file = NULL;
-	if ((a->user != NULL || a->password_file != NULL) &&
-	    a->token_file != NULL)
-		return usage_error("BERTH_USER/BERTH_PASSWORD_FILE and "
-		                   "BERTH_TOKEN_FILE exclude each other");
-	if (a->user != NULL && a->password_file == NULL)
-		return usage_error("--user needs --password-file (or "
-		                   "BERTH_PASSWORD_FILE)");
-	if (a->user == NULL && a->password_file != NULL)
-		return usage_error("--password-file needs --user (or "
-		                   "BERTH_USER)");
-	a->timeout = CLIENT_TIMEOUT;
-	if (ftime != NULL) {
-		errno = 0;
-		a->timeout = strtol(ftime, &end, 10);
-		if (*end != '\0' || errno != 0 || a->timeout < 1 ||
-		    a->timeout > TIMEOUT_MAX)
-			return usage_error("--timeout needs seconds from 1 to "
-			                   "%d, not '%s'",
-			                   TIMEOUT_MAX, ftime);
-	}
-	return 0;
-}
-
-/* Reads a secret file whole, without its trailing newline; *out is
- * malloc'ed (the caller wipes and frees it). 0, or 1 (message printed). */
-static int
-secret_read(const char *path, const char *what, char **out)
-{
-	FILE *f = fopen(path, "re");
-	char *buf;
-	size_t n;
-
-	if (f == NULL)
-		return failure("cannot read the %s file %s: %s", what, path,
-		               strerror(errno));
-	if ((buf = malloc(SECRET_MAX + 1)) == NULL) {
-		fclose(f);
-		return failure("out of memory");
-	}
-	n = fread(buf, 1, SECRET_MAX + 1, f);
-	if (ferror(f) || n > SECRET_MAX) {
-		int e = ferror(f) ? errno : EFBIG;
-
-		fclose(f);
-		explicit_bzero(buf, SECRET_MAX + 1);
-		free(buf);
-		return failure("cannot read the %s file %s: %s", what, path,
-		               e == EFBIG ? "larger than 64 KiB" : strerror(e));
-	}
-	fclose(f);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-		n--;
-	buf[n] = '\0';
-	if (n == 0 || memchr(buf, '\0', n) != NULL) {
-		explicit_bzero(buf, SECRET_MAX + 1);
-		free(buf);
-		return failure("the %s file %s is empty or holds a NUL byte",
-		               what, path);
-	}
-	*out = buf;
-	return 0;
-}
-
-static void
-secret_free(char *s)
-{
-	if (s == NULL)
-		return;
-	explicit_bzero(s, strlen(s));
-	free(s);
+	return client_cli_finish(&a->cli);
 }
 
 /* ---- pins ---- */
@@ -369,14 +222,17 @@ static int
 hosts_get(const struct gc_args *a, struct strs *hosts)
 {
 	const char *env = getenv("BERTH_REGISTRY_HOSTS"), *p, *auth;
+	const struct client_cli *cli = &a->cli;
 
 	for (size_t i = 0; i < a->n_hosts; i++) {
 		if (!host_ok(a->hosts[i], strlen(a->hosts[i])))
-			return usage_error("--registry-host takes NAME[:PORT], "
-			                   "not '%s'",
-			                   a->hosts[i]);
+			return client_cli_usage(
+			        cli,
+			        "--registry-host takes NAME[:PORT], "
+			        "not '%s'",
+			        a->hosts[i]);
 		if (strs_add(hosts, a->hosts[i], strlen(a->hosts[i])) < 0)
-			return failure("out of memory");
+			return client_cli_fail(cli, "out of memory");
 	}
 	for (p = a->n_hosts == 0 ? env : NULL; p != NULL && *p != '\0';) {
 		size_t len = strcspn(p, ","), b = 0, e = len;
@@ -386,18 +242,19 @@ hosts_get(const struct gc_args *a, struct strs *hosts)
 		while (e > b && (p[e - 1] == ' ' || p[e - 1] == '\t'))
 			e--;
 		if (e > b && !host_ok(p + b, e - b))
-			return usage_error("BERTH_REGISTRY_HOSTS takes "
-			                   "NAME[:PORT],... not '%.*s'",
-			                   (int)(e - b), p + b);
+			return client_cli_usage(cli,
+			                        "BERTH_REGISTRY_HOSTS takes "
+			                        "NAME[:PORT],... not '%.*s'",
+			                        (int)(e - b), p + b);
 		if (e > b && strs_add(hosts, p + b, e - b) < 0)
-			return failure("out of memory");
+			return client_cli_fail(cli, "out of memory");
 		p += len + (p[len] == ',');
 	}
 	if (hosts->n == 0) {
-		auth = strstr(a->server, "://");
-		auth = auth != NULL ? auth + 3 : a->server;
+		auth = strstr(cli->server, "://");
+		auth = auth != NULL ? auth + 3 : cli->server;
 		if (strs_add(hosts, auth, strcspn(auth, "/")) < 0)
-			return failure("out of memory");
+			return client_cli_fail(cli, "out of memory");
 	}
 	return 0;
 }
@@ -405,7 +262,8 @@ hosts_get(const struct gc_args *a, struct strs *hosts)
 /* The references of a --pins-file, those from other registries dropped.
  * 0, or 1 (message printed). */
 static int
-pins_file_read(const char *path, const struct strs *hosts, struct strs *pins)
+pins_file_read(const struct client_cli *cli, const char *path,
+               const struct strs *hosts, struct strs *pins)
 {
 	FILE *f = fopen(path, "re");
 	char *buf, *line, *next;
@@ -413,21 +271,23 @@ pins_file_read(const char *path, const struct strs *hosts, struct strs *pins)
 	int rc = 0;
 
 	if (f == NULL)
-		return failure("cannot read the pins file %s: %s", path,
-		               strerror(errno));
+		return client_cli_fail(cli, "cannot read the pins file %s: %s",
+		                       path, strerror(errno));
 	if ((buf = malloc(PINFILE_MAX + 1)) == NULL) {
 		fclose(f);
-		return failure("out of memory");
+		return client_cli_fail(cli, "out of memory");
 	}
 	n = fread(buf, 1, PINFILE_MAX + 1, f);
 	if (ferror(f) || n > PINFILE_MAX) {
-		rc = failure("cannot read the pins file %s: %s", path,
-		             ferror(f) ? strerror(errno) : "larger than 1 MiB");
+		rc = client_cli_fail(
+		        cli, "cannot read the pins file %s: %s", path,
+		        ferror(f) ? strerror(errno) : "larger than 1 MiB");
 		goto done;
 	}
 	buf[n] = '\0';
 	if (memchr(buf, '\0', n) != NULL) {
-		rc = failure("the pins file %s holds a NUL byte", path);
+		rc = client_cli_fail(cli, "the pins file %s holds a NUL byte",
+		                     path);
 		goto done;
 	}
 	for (line = buf; line != NULL && rc == 0; line = next) {
@@ -448,18 +308,21 @@ pins_file_read(const char *path, const struct strs *hosts, struct strs *pins)
 		for (size_t i = 0; i < len && rc == 0; i++)
 			if ((unsigned char)line[i] <= ' ' ||
 			    (unsigned char)line[i] >= 0x7f)
-				rc = failure("%s:%zu: not an image reference "
-				             "(a space, control character or "
-				             "non-ASCII byte)",
-				             path, lineno);
+				rc = client_cli_fail(
+				        cli,
+				        "%s:%zu: not an image reference "
+				        "(a space, control character or "
+				        "non-ASCII byte)",
+				        path, lineno);
 		if (rc == 0 && len > PINLINE_MAX)
-			rc = failure("%s:%zu: longer than %d bytes", path,
-			             lineno, PINLINE_MAX);
+			rc = client_cli_fail(cli,
+			                     "%s:%zu: longer than %d bytes",
+			                     path, lineno, PINLINE_MAX);
 		if (rc == 0 &&
 		    kube_ref_host(line, (const char *const *)hosts->v,
 		                  hosts->n) != KUBE_REF_OTHER &&
 		    strs_add(pins, line, len) < 0)
-			rc = failure("out of memory");
+			rc = client_cli_fail(cli, "out of memory");
 	}
 done:
 	fclose(f);
@@ -489,7 +352,7 @@ pins_gather(const struct gc_args *a, const struct strs *hosts, json_t **out)
 {
 	struct kube_options ko = {.hosts = (const char *const *)hosts->v,
 	                          .n_hosts = hosts->n,
-	                          .timeout_s = a->timeout};
+	                          .timeout_s = a->cli.timeout_s};
 	struct strs pins = {0};
 	char err[1024], names[512], **kr = NULL;
 	size_t kn = 0;
@@ -497,11 +360,11 @@ pins_gather(const struct gc_args *a, const struct strs *hosts, json_t **out)
 	int rc = 0;
 
 	if (a->pins_file != NULL &&
-	    (rc = pins_file_read(a->pins_file, hosts, &pins)) != 0)
+	    (rc = pins_file_read(&a->cli, a->pins_file, hosts, &pins)) != 0)
 		goto done;
 	if (a->pins_kube) {
 		if (kube_pins(&ko, &kr, &kn, err, sizeof(err)) != RC_OK) {
-			rc = failure("%s", err);
+			rc = client_cli_fail(&a->cli, "%s", err);
 			goto done;
 		}
 		if (kn == 0) {
@@ -513,20 +376,22 @@ pins_gather(const struct gc_args *a, const struct strs *hosts, json_t **out)
 		}
 		for (size_t i = 0; i < kn && rc == 0; i++)
 			if (strs_add(&pins, kr[i], strlen(kr[i])) < 0)
-				rc = failure("out of memory");
+				rc = client_cli_fail(&a->cli, "out of memory");
 		kube_pins_free(kr, kn);
 		if (rc != 0)
 			goto done;
 	}
 	strs_uniq(&pins);
 	if ((arr = json_array()) == NULL) {
-		rc = failure("out of memory");
+		rc = client_cli_fail(&a->cli, "out of memory");
 		goto done;
 	}
 	for (size_t i = 0; i < pins.n && rc == 0; i++)
 		if (json_array_append_new(arr, json_string(pins.v[i])) != 0)
-			rc = failure("a pinned reference is not UTF-8, or out "
-			             "of memory");
+			rc = client_cli_fail(
+			        &a->cli,
+			        "a pinned reference is not UTF-8, or out "
+			        "of memory");
 	if (rc == 0) {
 		*out = arr;
 		arr = NULL;
@@ -577,18 +442,6 @@ array_len(json_t *obj, const char *key)
 	return json_is_array(v) ? (long long)json_array_size(v) : -2;
 }
 
-/* A count: a non-negative integer member. */
-static int
-count_get(json_t *obj, const char *key, uint64_t *out)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return -1;
-	*out = (uint64_t)json_integer_value(v);
-	return 0;
-}
-
 /* The fields of the report (gc/gc.h, gc_report_json) the line needs. */
 static int
 summary_read(json_t *root, struct summary *s)
@@ -602,16 +455,16 @@ summary_read(json_t *root, struct summary *s)
 	if (!json_is_object(root) || !json_is_boolean(dry) ||
 	    !json_is_number(dur) || !json_is_object(wait))
 		return -1;
-	if (count_get(json_object_get(root, "manifests"), "deleted",
+	if (client_json_count(json_object_get(root, "manifests"), "deleted",
 	              &s->manifests) < 0 ||
-	    count_get(json_object_get(root, "blobs"), "deleted", &s->blobs) <
+	    client_json_count(json_object_get(root, "blobs"), "deleted", &s->blobs) <
 	            0 ||
-	    count_get(json_object_get(root, "blobs"), "bytes", &s->blob_bytes) <
+	    client_json_count(json_object_get(root, "blobs"), "bytes", &s->blob_bytes) <
 	            0 ||
-	    count_get(json_object_get(root, "uploads"), "deleted",
+	    client_json_count(json_object_get(root, "uploads"), "deleted",
 	              &s->uploads) < 0 ||
-	    count_get(root, "bytes_freed", &s->freed) < 0 ||
-	    count_get(wait, "count", &s->waiting) < 0)
+	    client_json_count(root, "bytes_freed", &s->freed) < 0 ||
+	    client_json_count(wait, "count", &s->waiting) < 0)
 		return -1;
 	if (next != NULL && !json_is_null(next) && !json_is_string(next))
 		return -1;
@@ -624,26 +477,6 @@ summary_read(json_t *root, struct summary *s)
 	return 0;
 }
 
-/* "512 B", "12.4 MiB". */
-static void
-human_bytes(uint64_t b, char *buf, size_t len)
-{
-	static const char *const unit[] = {"B",   "KiB", "MiB", "GiB",
-	                                   "TiB", "PiB", "EiB"};
-	double v = (double)b;
-	int i = 0;
-
-	if (b < 1024) {
-		snprintf(buf, len, "%" PRIu64 " B", b);
-		return;
-	}
-	while (v >= 1024 && i < 6) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, "%.1f %s", v, unit[i]);
-}
-
 static void
 human_ms(double ms, char *buf, size_t len)
 {
@@ -653,26 +486,20 @@ human_ms(double ms, char *buf, size_t len)
 		snprintf(buf, len, "%.1f s", ms / 1000);
 }
 
-static const char *
-plural(uint64_t n, const char *one, const char *many)
-{
-	return n == 1 ? one : many;
-}
-
 static void
 summary_print(const struct summary *s)
 {
 	char blob_b[32], freed[32], dur[32];
 
-	human_bytes(s->blob_bytes, blob_b, sizeof(blob_b));
-	human_bytes(s->freed, freed, sizeof(freed));
+	client_human_bytes(s->blob_bytes, blob_b, sizeof(blob_b));
+	client_human_bytes(s->freed, freed, sizeof(freed));
 	human_ms(s->duration_ms, dur, sizeof(dur));
 	printf("%s %" PRIu64 " %s, %" PRIu64 " %s (%s), %" PRIu64
 	       " %s; %s %s in %s; %" PRIu64 " waiting",
 	       s->dry_run ? "gc (dry run): would delete" : "gc: deleted",
-	       s->manifests, plural(s->manifests, "manifest", "manifests"),
-	       s->blobs, plural(s->blobs, "blob", "blobs"), blob_b, s->uploads,
-	       plural(s->uploads, "upload", "uploads"),
+	       s->manifests, client_plural(s->manifests, "manifest", "manifests"),
+	       s->blobs, client_plural(s->blobs, "blob", "blobs"), blob_b, s->uploads,
+	       client_plural(s->uploads, "upload", "uploads"),
 	       s->dry_run ? "would free" : "freed", freed, dur, s->waiting);
 	if (s->next_due != NULL) {
 		/* A time stamp from the server: printable characters only. */
@@ -687,7 +514,7 @@ summary_print(const struct summary *s)
 	 * the line it always had. */
 	if (s->expired > 0)
 		printf("; %lld %s %s", s->expired,
-		       plural((uint64_t)s->expired, "tag", "tags"),
+		       client_plural((uint64_t)s->expired, "tag", "tags"),
 		       s->dry_run ? "would expire" : "expired");
 	if (s->kept > 0)
 		printf("%s%lld kept by pins", s->expired > 0 ? ", " : "; ",
@@ -701,14 +528,16 @@ static int
 report_print(const struct gc_args *a, const struct client_reply *r)
 {
 	struct summary s;
-	json_t *root = json_loadb(r->body, r->len, 0, NULL);
+	json_t *root = NULL;
+	char err[256];
 	int rc = 0;
 
-	if (root == NULL || summary_read(root, &s) < 0) {
+	if (client_reply_json(r, GC_WHAT, &root, err, sizeof(err)) != RC_OK ||
+	    summary_read(root, &s) < 0) {
+		if (root != NULL)
+			client_reply_invalid(r, GC_WHAT, err, sizeof(err));
 		json_decref(root);
-		return failure("the server's answer (HTTP %ld) is not a gc "
-		               "report",
-		               r->status);
+		return client_cli_fail(&a->cli, "%s", err);
 	}
 	if (a->json)
 		printf("%s%s", r->body,
@@ -716,12 +545,15 @@ report_print(const struct gc_args *a, const struct client_reply *r)
 	else
 		summary_print(&s);
 	if (fflush(stdout) != 0)
-		rc = failure("cannot write the report: %s", strerror(errno));
+		rc = client_cli_fail(&a->cli, "cannot write the report: %s",
+		                     strerror(errno));
 	else if (s.dry_run != a->dry_run)
-		rc = failure(a->dry_run ? "asked for a dry run, but the server "
-		                          "ran a real collection"
-		                        : "asked for a collection, but the "
-		                          "server only made a dry run");
+		rc = client_cli_fail(
+		        &a->cli,
+		        a->dry_run ? "asked for a dry run, but the server "
+		                     "ran a real collection"
+		                   : "asked for a collection, but the "
+		                     "server only made a dry run");
 	json_decref(root);
 	return rc;
 }
@@ -736,9 +568,9 @@ gc_post(const struct gc_args *a, struct client *c, const char *body)
 
 	if (client_request(c, "POST", "/v2/_berth/gc", body, &r, err,
 	                   sizeof(err)) != RC_OK)
-		return failure("%s", err);
+		return client_cli_fail(&a->cli, "%s", err);
 	if (client_reply_error(c, &r, err, sizeof(err)) != RC_OK)
-		rc = failure("%s", err);
+		rc = client_cli_fail(&a->cli, "%s", err);
 	else
 		rc = report_print(a, &r);
 	client_reply_free(&r);
@@ -748,12 +580,11 @@ gc_post(const struct gc_args *a, struct client *c, const char *body)
 int
 cli_gc(int argc, char **argv)
 {
-	struct client_options o = {0};
 	struct client *c = NULL;
 	struct strs hosts = {0};
 	struct gc_args a;
 	json_t *pins = NULL;
-	char err[512], *password = NULL, *token = NULL, *body = NULL;
+	char *body = NULL;
 	int rc;
 
 	if ((rc = args_parse(argc, argv, &a)) != 0) {
@@ -763,27 +594,8 @@ cli_gc(int argc, char **argv)
 		gc_usage(stdout);
 		return 0;
 	}
-	if (a.password_file != NULL &&
-	    secret_read(a.password_file, "password", &password) != 0)
-		rc = 1;
-	else if (a.token_file != NULL &&
-	         secret_read(a.token_file, "token", &token) != 0)
-		rc = 1;
-	if (rc != 0)
+	if ((rc = client_cli_open(&a.cli, &c)) != 0)
 		goto done;
-	o.server = a.server;
-	o.user = a.user;
-	o.password = password;
-	o.token = token;
-	o.timeout_s = a.timeout;
-	rc = client_open(&o, &c, err, sizeof(err));
-	secret_free(password);
-	secret_free(token);
-	if (rc != RC_OK) {
-		rc = rc == RC_BAD_REQUEST ? usage_error("%s", err)
-		                          : failure("%s", err);
-		goto done;
-	}
 	/* Everything that can fail before the request does so now: the
 	 * server gets a body with every pin, or nothing. */
 	if ((rc = hosts_get(&a, &hosts)) != 0 ||
@@ -791,7 +603,7 @@ cli_gc(int argc, char **argv)
 	     (rc = pins_gather(&a, &hosts, &pins)) != 0))
 		goto done;
 	if ((body = body_make(&a, pins)) == NULL)
-		rc = failure("out of memory");
+		rc = client_cli_fail(&a.cli, "out of memory");
 	else
 		rc = gc_post(&a, c, body);
 done:

@@ -30,8 +30,7 @@ ls_usage(FILE *f)
 	        "usage: berth ls --server URL [--repository GLOB] "
 	        "[--expired | --not-expired]\n"
 	        "                [--idle-for DURATION] [--limit N] [--json]\n"
-	        "                [--user NAME --password-file FILE | "
-	        "--token-file FILE]\n"
+	        CLIENT_CLI_HELP_SYNOPSIS
 	        "                [--timeout SECONDS]\n\n"
 	        "Lists the tags of a running berth (GET /v2/_berth/tags): "
 	        "repository, tag,\n"
@@ -41,8 +40,7 @@ ls_usage(FILE *f)
 	        "holds (what\n"
 	        "deleting it frees), then a line of totals.\n\n"
 	        "options:\n"
-	        "  --server URL          the registry, http(s)://host:port "
-	        "(env BERTH_SERVER)\n"
+	        CLIENT_CLI_HELP_SERVER
 	        "  --repository GLOB     only repositories matching GLOB "
 	        "('*' within a path\n"
 	        "                        segment, '**' across them)\n"
@@ -54,16 +52,7 @@ ls_usage(FILE *f)
 	        "  --limit N             stop after N tags\n"
 	        "  --json                print {\"tags\": [...]} with the "
 	        "server's rows instead\n"
-	        "  --user NAME           sign in as NAME at the server's "
-	        "token endpoint\n"
-	        "                        (env BERTH_USER)\n"
-	        "  --password-file FILE  NAME's password: the content of FILE, "
-	        "a trailing\n"
-	        "                        newline dropped (env "
-	        "BERTH_PASSWORD_FILE)\n"
-	        "  --token-file FILE     a bearer token to send as is, from "
-	        "FILE likewise\n"
-	        "                        (env BERTH_TOKEN_FILE)\n"
+	        CLIENT_CLI_HELP_SIGNIN
 	        "  --timeout SECONDS     give up on a request after this "
 	        "long, default %d\n"
 	        "                        (connecting: %d)\n"
@@ -182,12 +171,6 @@ page_path(const struct ls_args *a, const char *cursor, long n)
 	return path;
 }
 
-static int
-count_ok(json_t *v)
-{
-	return json_is_integer(v) && json_integer_value(v) >= 0;
-}
-
 /* A string, or null or absent. */
 static int
 opt_string_ok(json_t *v)
@@ -207,8 +190,8 @@ row_ok(json_t *r)
 	       opt_string_ok(json_object_get(r, "expires")) &&
 	       opt_string_ok(json_object_get(r, "expires_by")) &&
 	       json_is_boolean(json_object_get(r, "pinned")) &&
-	       count_ok(json_object_get(r, "size")) &&
-	       count_ok(json_object_get(r, "unique_size"));
+	       client_json_count(r, "size", NULL) == 0 &&
+	       client_json_count(r, "unique_size", NULL) == 0;
 }
 
 /* Adds the rows of one page to rows (up to the limit) and sets *next to

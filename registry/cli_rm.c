@@ -29,8 +29,7 @@ rm_usage(FILE *f)
 	        "REPO[:TAG|@DIGEST]...\n"
 	        "       berth rm --server URL [--json] [--strict] --prefix "
 	        "PREFIX/ [REF...]\n"
-	        "                [--user NAME --password-file FILE | "
-	        "--token-file FILE]\n"
+	        CLIENT_CLI_HELP_SYNOPSIS
 	        "                [--timeout SECONDS]\n\n"
 	        "Deletes on a running berth: REPO:TAG a tag, REPO@DIGEST a "
 	        "manifest, REPO a\n"
@@ -44,8 +43,7 @@ rm_usage(FILE *f)
 	        "no failure, so the\n"
 	        "job may run twice.\n\n"
 	        "options:\n"
-	        "  --server URL          the registry, http(s)://host:port "
-	        "(env BERTH_SERVER)\n"
+	        CLIENT_CLI_HELP_SERVER
 	        "  --prefix PREFIX/      delete every repository under "
 	        "PREFIX/ (once; the\n"
 	        "                        trailing '/' is required)\n"
@@ -60,16 +58,7 @@ rm_usage(FILE *f)
 	        "                        \"deleted\": true}, or "
 	        "\"deleted\": false and \"error\"\n"
 	        "                        when it was not found\n"
-	        "  --user NAME           sign in as NAME at the server's "
-	        "token endpoint\n"
-	        "                        (env BERTH_USER)\n"
-	        "  --password-file FILE  NAME's password: the content of FILE, "
-	        "a trailing\n"
-	        "                        newline dropped (env "
-	        "BERTH_PASSWORD_FILE)\n"
-	        "  --token-file FILE     a bearer token to send as is, from "
-	        "FILE likewise\n"
-	        "                        (env BERTH_TOKEN_FILE)\n"
+	        CLIENT_CLI_HELP_SIGNIN
 	        "  --timeout SECONDS     give up on a request after this "
 	        "long, default %d\n"
 	        "                        (connecting: %d)\n"
@@ -257,23 +246,6 @@ put_clean(const char *s)
 		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
 }
 
-static const char *
-plural(uint64_t n, const char *one, const char *many)
-{
-	return n == 1 ? one : many;
-}
-
-static int
-count_get(json_t *obj, const char *key, uint64_t *out)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return -1;
-	*out = (uint64_t)json_integer_value(v);
-	return 0;
-}
-
 /* An array of strings, or absent. */
 static int
 strings_ok(json_t *v)
@@ -302,15 +274,15 @@ report_check(json_t *root)
 	uint64_t n;
 	size_t i, j;
 
-	if (!json_is_array(repos) || count_get(root, "tags", &n) < 0 ||
-	    count_get(root, "manifests", &n) < 0 ||
-	    count_get(root, "bytes", &n) < 0)
+	if (!json_is_array(repos) || client_json_count(root, "tags", &n) < 0 ||
+	    client_json_count(root, "manifests", &n) < 0 ||
+	    client_json_count(root, "bytes", &n) < 0)
 		return -1;
 	json_array_foreach(repos, i, e)
 	{
 		if (!json_is_string(json_object_get(e, "repository")) ||
-		    count_get(e, "tags", &n) < 0 ||
-		    count_get(e, "manifests", &n) < 0)
+		    client_json_count(e, "tags", &n) < 0 ||
+		    client_json_count(e, "manifests", &n) < 0)
 			return -1;
 		kept = json_object_get(e, "kept");
 		if (kept != NULL && !json_is_array(kept))
@@ -363,7 +335,7 @@ kept_print(json_t *repo)
 		printf(": in use");
 		if (json_array_size(pins) > 0) {
 			printf(" (%s ",
-			       plural(json_array_size(pins), "pin", "pins"));
+			       client_plural(json_array_size(pins), "pin", "pins"));
 			put_list(pins);
 			printf(")");
 		}
@@ -377,10 +349,10 @@ counts_print(json_t *obj)
 {
 	uint64_t t = 0, m = 0;
 
-	(void)count_get(obj, "tags", &t);
-	(void)count_get(obj, "manifests", &m);
-	printf("%" PRIu64 " %s, %" PRIu64 " %s", t, plural(t, "tag", "tags"), m,
-	       plural(m, "manifest", "manifests"));
+	(void)client_json_count(obj, "tags", &t);
+	(void)client_json_count(obj, "manifests", &m);
+	printf("%" PRIu64 " %s, %" PRIu64 " %s", t, client_plural(t, "tag", "tags"), m,
+	       client_plural(m, "manifest", "manifests"));
 }
 
 static void
@@ -391,7 +363,7 @@ report_print(const struct ref *r, json_t *root)
 	uint64_t bytes = 0;
 	char freed[32];
 
-	(void)count_get(root, "bytes", &bytes);
+	(void)client_json_count(root, "bytes", &bytes);
 	client_human_bytes(bytes, freed, sizeof(freed));
 	json_array_foreach(repos, i, e)
 	{
@@ -407,7 +379,7 @@ report_print(const struct ref *r, json_t *root)
 	if (r->kind == REF_REPO && n == 1)
 		return;
 	printf("deleted %zu %s %s %s: ", n,
-	       plural(n, "repository", "repositories"),
+	       client_plural(n, "repository", "repositories"),
 	       r->kind == REF_PREFIX ? "under" : "named", r->repo);
 	counts_print(root);
 	printf("; frees %s at the next collection\n", freed);

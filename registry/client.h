@@ -91,10 +91,8 @@ void client_reply_invalid(const struct client_reply *r, const char *what,
  * A-Z a-z 0-9 - . _ ~), malloc'ed; NULL when out of memory. */
 char *client_escape(const char *s) __attribute__((warn_unused_result));
 
-/* "512 B", "12.4 MiB": binary units, one decimal from KiB on. */
-void client_human_bytes(uint64_t b, char *buf, size_t len);
-
 /* ---- the command line of the commands built on this client ----
+ * (client_cli.c; the HTTP client above is client.c)
  *
  * Every such command (gc, rm, ls, …) takes the same flags to reach the
  * server: --server URL, --user NAME with --password-file FILE, or
@@ -125,6 +123,25 @@ void client_human_bytes(uint64_t b, char *buf, size_t len);
 #define CLIENT_TIMEOUT_MAX 86400         /* largest --timeout */
 #define CLIENT_SECRET_MAX  (64u * 1024u) /* largest secret file */
 
+/* Their lines in a command's --help (no '%': part of a format is fine). */
+#define CLIENT_CLI_HELP_SYNOPSIS                                               \
+	"                [--user NAME --password-file FILE | "                 \
+	"--token-file FILE]\n"
+#define CLIENT_CLI_HELP_SERVER                                                 \
+	"  --server URL          the registry, http(s)://host:port "           \
+	"(env BERTH_SERVER)\n"
+#define CLIENT_CLI_HELP_SIGNIN                                                 \
+	"  --user NAME           sign in as NAME at the server's "             \
+	"token endpoint\n"                                                     \
+	"                        (env BERTH_USER)\n"                           \
+	"  --password-file FILE  NAME's password: the content of FILE, "       \
+	"a trailing\n"                                                         \
+	"                        newline dropped (env "                        \
+	"BERTH_PASSWORD_FILE)\n"                                               \
+	"  --token-file FILE     a bearer token to send as is, from "          \
+	"FILE likewise\n"                                                      \
+	"                        (env BERTH_TOKEN_FILE)\n"
+
 struct client_cli {
 	const char *cmd; /* "rm": messages say "berth rm: …" */
 	/* Set by client_cli_finish: */
@@ -143,6 +160,13 @@ void client_cli_init(struct client_cli *cli, const char *cmd);
  * value; *i then points at the value), 0 when it is not, 2 when its value
  * is missing (message printed). */
 int client_cli_option(struct client_cli *cli, int argc, char **argv, int *i)
+        __attribute__((warn_unused_result));
+
+/* The value of the flag argv[*i] (the next argument, not empty) into
+ * *val; *i then points at it. 0, or 2 (message printed). For the
+ * command's own flags that take a value. */
+int client_cli_value(const struct client_cli *cli, int argc, char **argv,
+                     int *i, const char **val)
         __attribute__((warn_unused_result));
 
 /* After the flags: the environment for what no flag set, then the rules
@@ -165,5 +189,17 @@ int client_cli_usage(const struct client_cli *cli, const char *fmt, ...)
 /* Prints "berth CMD: MESSAGE" and returns 1. */
 int client_cli_fail(const struct client_cli *cli, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
+
+/* ---- reading and printing the server's reports ---- */
+
+/* The member key of obj when it is an integer >= 0: 0 and *out (out may
+ * be NULL), or -1. */
+int client_json_count(json_t *obj, const char *key, uint64_t *out);
+
+/* one when n is 1, many otherwise. */
+const char *client_plural(uint64_t n, const char *one, const char *many);
+
+/* "512 B", "12.4 MiB": binary units, one decimal from KiB on. */
+void client_human_bytes(uint64_t b, char *buf, size_t len);
 
 #endif

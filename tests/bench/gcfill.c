@@ -5,7 +5,7 @@
  *
  *   gcfill --data DIR --images N [--delete K] [--first I] [--repos R]
  *          [--grace S] [--seed X] [--dist ROOT] [--list FILE] [--jobs J]
- *          [--sync]
+ *          [--ttl K] [--ttl-seconds S] [--policy-tags K] [--sync]
  *
  * Image i (i = first .. first+N-1) has a config blob and two layer blobs of
  * 64..512 bytes each whose content is unique to (seed, i) and an OCI image
@@ -17,6 +17,14 @@
  * the last K images (meta_tag_delete), which leaves those manifests and
  * their blobs unreferenced: garbage due after --grace seconds (the grace
  * the server will run with; 1 by default).
+ *
+ * For the retention benchmarks, --ttl K gives the K images before the
+ * deleted ones (the last K when nothing is deleted) the TTL label
+ * berth.expires-after = --ttl-seconds S (1) in their manifest's annotations,
+ * and the tag's expiry comes from that label through gc_ttl_of as in a
+ * push; --policy-tags K tags the K images before those p<i> instead of
+ * t<i>, for a policy rule on "p*". The images are assigned from the end:
+ * [..., policy-tags K, ttl K, delete K].
  *
  * --dist ROOT writes the same images under ROOT/docker/registry/v2 the way
  * distribution's filesystem driver lays them out; the K deleted images are
@@ -34,7 +42,8 @@
  * (the storage API is thread-safe; LMDB serialises the index writes, the
  * files are written side by side).
  *
- * --list FILE writes what the K deleted images consist of, one line each:
+ * --list FILE writes what the deleted, TTL and policy-tagged images (the
+ * last delete + ttl + policy-tags ones) consist of, one line each:
  * "manifest <repo> <digest>" and "blob <repo> <digest>" (for checking that
  * a collector removed exactly those).
  *
@@ -57,6 +66,7 @@
 
 #include "common/digest.h"
 #include "common/rc.h"
+#include "gc/gc.h"
 #include "storage/blob.h"
 #include "storage/manifest.h"
 #include "storage/meta.h"
@@ -109,6 +119,7 @@ struct opts {
 	const char *dist;
 	const char *list;
 	uint64_t images, del, first, repos, grace, seed;
+	uint64_t ttl, ttl_seconds, policy_tags;
 	unsigned jobs;
 };
 
@@ -119,7 +130,8 @@ usage(void)
 	        "usage: gcfill --data DIR --images N [--delete K] [--first I]\n"
 	        "              [--repos R] [--grace S] [--seed X] [--dist "
 	        "ROOT]\n"
-	        "              [--list FILE] [--jobs J] [--sync]\n");
+	        "              [--list FILE] [--jobs J] [--ttl K]\n"
+	        "              [--ttl-seconds S] [--policy-tags K] [--sync]\n");
 	exit(2);
 }
 
@@ -143,7 +155,11 @@ parse_args(int argc, char **argv, struct opts *o)
 {
 	int i;
 
-	*o = (struct opts){.repos = 100, .grace = 1, .seed = 1, .jobs = 2};
+	*o = (struct opts){.repos = 100,
+	                   .grace = 1,
+	                   .seed = 1,
+	                   .jobs = 2,
+	                   .ttl_seconds = 1};
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -175,11 +191,20 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->seed = num_arg(a, v);
 		else if (strcmp(a, "--jobs") == 0)
 			o->jobs = (unsigned)num_arg(a, v);
+		else if (strcmp(a, "--ttl") == 0)
+			o->ttl = num_arg(a, v);
+		else if (strcmp(a, "--ttl-seconds") == 0)
+			o->ttl_seconds = num_arg(a, v);
+		else if (strcmp(a, "--policy-tags") == 0)
+			o->policy_tags = num_arg(a, v);
 		else
 			usage();
 	}
 	if ((o->data == NULL && o->dist == NULL) || o->images == 0 ||
 	    o->repos == 0 || o->grace == 0 || o->del > o->images ||
+	    o->ttl > o->images - o->del ||
+	    o->policy_tags > o->images - o->del - o->ttl ||
+	    o->ttl_seconds == 0 || o->ttl_seconds > 365ull * 86400 ||
 	    o->jobs == 0 || o->jobs > MAX_JOBS)
 		usage();
 }
@@ -244,14 +269,39 @@ make_config(struct blob *b, uint64_t seed, uint64_t i)
 	digest_of_buf(b->buf, b->len, b->digest);
 }
 
+/* Where image i falls, counting from the end: [..., policy-tags, ttl,
+ * delete]. */
+enum role { ROLE_PLAIN, ROLE_POLICY, ROLE_TTL, ROLE_DELETE };
+
+static enum role
+role_of(const struct opts *o, uint64_t i)
+{
+	uint64_t last = o->first + o->images;
+
+	if (i >= last - o->del)
+		return ROLE_DELETE;
+	if (i >= last - o->del - o->ttl)
+		return ROLE_TTL;
+	if (i >= last - o->del - o->ttl - o->policy_tags)
+		return ROLE_POLICY;
+	return ROLE_PLAIN;
+}
+
 static void
 make_image(struct image *im, const struct opts *o, uint64_t i)
 {
+	enum role role = role_of(o, i);
+	char annotations[128] = "";
 	int n;
 
 	im->index = i;
 	snprintf(im->repo, sizeof(im->repo), "bench/r%" PRIu64, i % o->repos);
-	snprintf(im->tag, sizeof(im->tag), "t%" PRIu64, i);
+	snprintf(im->tag, sizeof(im->tag), "%s%" PRIu64,
+	         role == ROLE_POLICY ? "p" : "t", i);
+	if (role == ROLE_TTL)
+		snprintf(annotations, sizeof(annotations),
+		         ",\"annotations\":{\"%s\":\"%" PRIu64 "s\"}",
+		         GC_TTL_LABEL, o->ttl_seconds);
 	make_config(&im->config, o->seed, i);
 	make_layer(&im->layer[0], o->seed, i, 1);
 	make_layer(&im->layer[1], o->seed, i, 2);
@@ -265,10 +315,10 @@ make_image(struct image *im, const struct opts *o, uint64_t i)
 	             "\"digest\":\"%s\",\"size\":%zu},"
 	             "{\"mediaType\":"
 	             "\"application/vnd.oci.image.layer.v1.tar+gzip\","
-	             "\"digest\":\"%s\",\"size\":%zu}]}",
+	             "\"digest\":\"%s\",\"size\":%zu}]%s}",
 	             MT_OCI_MANIFEST, im->config.digest, im->config.len,
 	             im->layer[0].digest, im->layer[0].len, im->layer[1].digest,
-	             im->layer[1].len);
+	             im->layer[1].len, annotations);
 	im->manifest_len = (size_t)n;
 	digest_of_buf(im->manifest, im->manifest_len, im->digest);
 }
@@ -369,6 +419,8 @@ berth_image(struct berth *b, const struct image *im)
 	struct manifest_info *info = NULL;
 	struct meta_manifest_put p;
 	char err[256], missing[DIGEST_BUF];
+	const char *label = NULL;
+	uint64_t ttl = 0;
 	int rc;
 
 	if (berth_blob(b, im->repo, &im->config) != 0 ||
@@ -382,6 +434,15 @@ berth_image(struct berth *b, const struct image *im)
 		        im->index, err);
 		return -1;
 	}
+	/* The TTL label, as a push reads it (annotations first). */
+	rc = gc_ttl_of(info->annotations_json, im->config.buf, im->config.len,
+	               &ttl, &label, err, sizeof(err));
+	if (rc != RC_OK) {
+		fprintf(stderr, "gcfill: ttl of image %" PRIu64 ": %s\n",
+		        im->index, err);
+		manifest_info_free(info);
+		return -1;
+	}
 	p = (struct meta_manifest_put){
 	        .repo = im->repo,
 	        .digest = im->digest,
@@ -389,6 +450,8 @@ berth_image(struct berth *b, const struct image *im)
 	        .body = im->manifest,
 	        .body_len = im->manifest_len,
 	        .info = info,
+	        .ttl = ttl,
+	        .ttl_source = label,
 	};
 	rc = meta_manifest_put(b->m, &p, time(NULL), missing);
 	manifest_info_free(info);
@@ -564,7 +627,7 @@ write_list(const struct opts *o, struct image *im)
 
 	if (f == NULL)
 		goto fail;
-	for (i = last - o->del; i < last; i++) {
+	for (i = last - o->del - o->ttl - o->policy_tags; i < last; i++) {
 		make_image(im, o, i);
 		fprintf(f, "manifest %s %s\n", im->repo, im->digest);
 		fprintf(f, "blob %s %s\n", im->repo, im->config.digest);
@@ -677,11 +740,12 @@ main(int argc, char **argv)
 	}
 	t_sync = now_s() - t0;
 	printf("images=%" PRIu64 " blobs=%" PRIu64 " deleted=%" PRIu64
-	       " first=%" PRIu64 " jobs=%u fill_s=%.3f images_per_s=%.0f"
+	       " ttl=%" PRIu64 " policy_tags=%" PRIu64 " first=%" PRIu64
+	       " jobs=%u fill_s=%.3f images_per_s=%.0f"
 	       " delete_s=%.3f sync_s=%.3f per_file_sync=%d berth=%d dist=%d\n",
-	       o.images, o.images * 3, o.del, o.first, o.jobs, t_fill,
-	       t_fill > 0 ? (double)o.images / t_fill : 0.0, t_del, t_sync,
-	       !skip_sync, o.data != NULL, o.dist != NULL);
+	       o.images, o.images * 3, o.del, o.ttl, o.policy_tags, o.first,
+	       o.jobs, t_fill, t_fill > 0 ? (double)o.images / t_fill : 0.0,
+	       t_del, t_sync, !skip_sync, o.data != NULL, o.dist != NULL);
 	rc = 0;
 out:
 	free(im);

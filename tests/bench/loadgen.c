@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PATHS    256
+#define MAX_PATHS    65536
 #define MAX_HEADERS  16
 #define MAX_THREADS  16
 #define MAX_CONNS    4096

@@ -2,9 +2,11 @@
 # Benchmarks berth against CNCF distribution (Debian's docker-registry) and
 # nginx serving the same bytes as static files (the ceiling), side by side on
 # 127.0.0.1, then garbage collection (tests/bench/gc.sh) against
-# distribution's offline collector. Usage: tests/bench/run.sh BUILD_DIR [PART]
-# (e.g. build/release; PART: all (default), main (without the gc part), gc
-# (only the gc part)).
+# distribution's offline collector, then retention (tests/bench/retention.sh:
+# tag expiry and collection under load, pull tracking on and off). Usage:
+# tests/bench/run.sh BUILD_DIR [PART] (e.g. build/release; PART: all
+# (default), main (without the gc and retention parts), gc (only the gc
+# part), retention (only the retention part)).
 #
 # Knobs (environment): BENCH_SECONDS (10) per load run, BENCH_CONNS (64),
 # BENCH_THREADS (2) loadgen threads, BENCH_ROUNDS (2) alternations per phase,
@@ -19,8 +21,8 @@
 set -euo pipefail
 
 BUILD=${1:-build/release}
-PART=${2:-all} # all | main (no gc part) | gc (only the gc part)
-case $PART in all | main | gc) ;; *) echo "usage: $0 BUILD_DIR [all|main|gc]" >&2; exit 2 ;; esac
+PART=${2:-all} # all | main (no gc, no retention) | gc | retention (only that part)
+case $PART in all | main | gc | retention) ;; *) echo "usage: $0 BUILD_DIR [all|main|gc|retention]" >&2; exit 2 ;; esac
 SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-2}
@@ -324,6 +326,18 @@ if [ "$PART" = gc ]; then
 	{
 		echo "# berth benchmark (garbage collection only)"
 		cat "$W/gc-report.md"
+	} | tee "$OUT"
+	log "results written to $OUT"
+	exit 0
+fi
+if [ "$PART" = retention ]; then
+	# shellcheck source=tests/bench/retention.sh
+	. "$(dirname "$0")/retention.sh"
+	mkdir -p "$(dirname "$OUT")"
+	ret_main >"$W/ret-report.md"
+	{
+		echo "# berth benchmark (retention only)"
+		cat "$W/ret-report.md"
 	} | tee "$OUT"
 	log "results written to $OUT"
 	exit 0
@@ -738,7 +752,7 @@ checks() {
 
 mkdir -p "$(dirname "$OUT")"
 report | tee "$OUT"
-# The gc part runs after the others, with their servers stopped.
+# The gc and retention parts run after the others, with their servers stopped.
 if [ "$PART" = all ]; then
 	for t in "${!MAINPID[@]}"; do kill -TERM "${MAINPID[$t]}" 2>/dev/null || true; done
 	for t in "${!MAINPID[@]}"; do wait "${MAINPID[$t]}" 2>/dev/null || true; unset "MAINPID[$t]"; done
@@ -746,5 +760,9 @@ if [ "$PART" = all ]; then
 	. "$(dirname "$0")/gc.sh"
 	gc_main >"$W/gc-report.md"
 	tee -a "$OUT" <"$W/gc-report.md"
+	# shellcheck source=tests/bench/retention.sh
+	. "$(dirname "$0")/retention.sh"
+	ret_main >"$W/ret-report.md"
+	tee -a "$OUT" <"$W/ret-report.md"
 fi
 log "results written to $OUT"
