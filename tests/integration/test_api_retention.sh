@@ -295,6 +295,23 @@ sleep 3
 query "repository=page/app&expired=true"
 expect_eq "a changed file is picked up without a signal" "1 policy rule 1 (keep_last 4)" "$(jq -r '"\(.tags | length) \(.tags[0].expires_by)"' "$T/q.json")"
 
+# A ConfigMap volume: the file is a symlink through ..data, which the
+# kubelet swaps to a new directory on an update.
+CM=$T/cm
+mkdir -p "$CM/..2026_12_03_01" "$CM/..2026_12_03_02"
+printf '{"rules": [{"repositories": ["page/**"], "keep_last": 3}]}' >"$CM/..2026_12_03_01/policy.json"
+printf '{"rules": [{"repositories": ["page/**"], "keep_last": 2}]}' >"$CM/..2026_12_03_02/policy.json"
+ln -s ..2026_12_03_01 "$CM/..data"
+ln -s ..data/policy.json "$CM/policy.json"
+stop_berth
+start_berth --gc-grace "$GRACE" --policy "$CM/policy.json"
+query "repository=page/app&expired=true"
+expect_eq "policy through ..data: keep_last 3" 2 "$(jq '.tags | length' "$T/q.json")"
+ln -s ..2026_12_03_02 "$CM/..data_tmp" && mv -T "$CM/..data_tmp" "$CM/..data"
+sleep 3
+query "repository=page/app&expired=true"
+expect_eq "a ..data swap is picked up: keep_last 2" 3 "$(jq '.tags | length' "$T/q.json")"
+
 # ---- last-pull times: few write transactions for many pulls ----
 metric() { curl -s "$URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 f0=$(metric berth_index_flush_txns_total)

@@ -77,7 +77,8 @@ check "skopeo delete of review/app:pr-1" test "$?" = 0
 check "tag DELETE of review/app:pr-2" test "$(reg_code DELETE /v2/review/app/manifests/pr-2)" = 202
 
 out=$("$BERTH_BIN" gc --server "$URL" --json 2>"$T/gc.err")
-check "berth gc exits 0 ($(cat "$T/gc.err"))" test "$?" = 0
+gc_rc=$?
+check "berth gc exits 0 ($(cat "$T/gc.err"))" test "$gc_rc" = 0
 # pr-1's manifest went with skopeo's delete (by digest); pr-2's with gc.
 expect_eq "1 manifest collected (pr-2's)" 1 "$(jq '.manifests.deleted' <<<"$out")"
 # pr-1 and pr-2: each a config and an app layer; the base stays for main.
