@@ -30,8 +30,8 @@ static void
 gc_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: berth gc --server URL [--dry-run] [--json]\n"
-	        CLIENT_CLI_HELP_SYNOPSIS
+	        "usage: berth gc --server URL [--dry-run] "
+	        "[--json]\n" CLIENT_CLI_HELP_SYNOPSIS
 	        "                [--pins-from-kubernetes] [--pins-file FILE]\n"
 	        "                [--registry-host NAME[:PORT]]... "
 	        "[--timeout SECONDS]\n\n"
@@ -40,13 +40,11 @@ gc_usage(FILE *f)
 	        "prints what it deleted. With token auth the user needs "
 	        "{\"gc\": true} in the\n"
 	        "users file.\n\n"
-	        "options:\n"
-	        CLIENT_CLI_HELP_SERVER
+	        "options:\n" CLIENT_CLI_HELP_SERVER
 	        "  --dry-run             report what would be deleted, "
 	        "delete nothing\n"
 	        "  --json                print the server's JSON report "
-	        "instead of one line\n"
-	        CLIENT_CLI_HELP_SIGNIN
+	        "instead of one line\n" CLIENT_CLI_HELP_SIGNIN
 	        "  --timeout SECONDS     give up after this long, default "
 	        "%d (connecting: %d);\n"
 	        "                        listing the pins gets as long "
@@ -115,8 +113,6 @@ args_parse(int argc, char **argv, struct gc_args *a)
 	for (int i = 0; i < argc; i++) {
 		const char *f = argv[i];
 
-		if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0)
-			return -1;
 		if ((rc = client_cli_option(&a->cli, argc, argv, &i)) == 1)
 			continue;
 		if (rc != 0)
@@ -456,13 +452,13 @@ summary_read(json_t *root, struct summary *s)
 	    !json_is_number(dur) || !json_is_object(wait))
 		return -1;
 	if (client_json_count(json_object_get(root, "manifests"), "deleted",
-	              &s->manifests) < 0 ||
-	    client_json_count(json_object_get(root, "blobs"), "deleted", &s->blobs) <
-	            0 ||
-	    client_json_count(json_object_get(root, "blobs"), "bytes", &s->blob_bytes) <
-	            0 ||
+	                      &s->manifests) < 0 ||
+	    client_json_count(json_object_get(root, "blobs"), "deleted",
+	                      &s->blobs) < 0 ||
+	    client_json_count(json_object_get(root, "blobs"), "bytes",
+	                      &s->blob_bytes) < 0 ||
 	    client_json_count(json_object_get(root, "uploads"), "deleted",
-	              &s->uploads) < 0 ||
+	                      &s->uploads) < 0 ||
 	    client_json_count(root, "bytes_freed", &s->freed) < 0 ||
 	    client_json_count(wait, "count", &s->waiting) < 0)
 		return -1;
@@ -497,8 +493,9 @@ summary_print(const struct summary *s)
 	printf("%s %" PRIu64 " %s, %" PRIu64 " %s (%s), %" PRIu64
 	       " %s; %s %s in %s; %" PRIu64 " waiting",
 	       s->dry_run ? "gc (dry run): would delete" : "gc: deleted",
-	       s->manifests, client_plural(s->manifests, "manifest", "manifests"),
-	       s->blobs, client_plural(s->blobs, "blob", "blobs"), blob_b, s->uploads,
+	       s->manifests,
+	       client_plural(s->manifests, "manifest", "manifests"), s->blobs,
+	       client_plural(s->blobs, "blob", "blobs"), blob_b, s->uploads,
 	       client_plural(s->uploads, "upload", "uploads"),
 	       s->dry_run ? "would free" : "freed", freed, dur, s->waiting);
 	if (s->next_due != NULL) {

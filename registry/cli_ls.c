@@ -29,8 +29,8 @@ ls_usage(FILE *f)
 	fprintf(f,
 	        "usage: berth ls --server URL [--repository GLOB] "
 	        "[--expired | --not-expired]\n"
-	        "                [--idle-for DURATION] [--limit N] [--json]\n"
-	        CLIENT_CLI_HELP_SYNOPSIS
+	        "                [--idle-for DURATION] [--limit N] "
+	        "[--json]\n" CLIENT_CLI_HELP_SYNOPSIS
 	        "                [--timeout SECONDS]\n\n"
 	        "Lists the tags of a running berth (GET /v2/_berth/tags): "
 	        "repository, tag,\n"
@@ -39,8 +39,7 @@ ls_usage(FILE *f)
 	        "whether the cluster pins it, its size and the bytes only it "
 	        "holds (what\n"
 	        "deleting it frees), then a line of totals.\n\n"
-	        "options:\n"
-	        CLIENT_CLI_HELP_SERVER
+	        "options:\n" CLIENT_CLI_HELP_SERVER
 	        "  --repository GLOB     only repositories matching GLOB "
 	        "('*' within a path\n"
 	        "                        segment, '**' across them)\n"
@@ -51,8 +50,7 @@ ls_usage(FILE *f)
 	        "                        2w)\n"
 	        "  --limit N             stop after N tags\n"
 	        "  --json                print {\"tags\": [...]} with the "
-	        "server's rows instead\n"
-	        CLIENT_CLI_HELP_SIGNIN
+	        "server's rows instead\n" CLIENT_CLI_HELP_SIGNIN
 	        "  --timeout SECONDS     give up on a request after this "
 	        "long, default %d\n"
 	        "                        (connecting: %d)\n"
@@ -84,10 +82,7 @@ args_parse(int argc, char **argv, struct ls_args *a)
 	a->expired = -1;
 	for (int i = 0; i < argc; i++) {
 		const char *f = argv[i];
-		const char **val = NULL;
 
-		if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0)
-			return -1;
 		if ((rc = client_cli_option(&a->cli, argc, argv, &i)) == 1)
 			continue;
 		if (rc != 0)
@@ -105,19 +100,18 @@ args_parse(int argc, char **argv, struct ls_args *a)
 				                        "each other");
 			a->expired = want;
 		} else if (strcmp(f, "--repository") == 0)
-			val = &a->repository;
+			rc = client_cli_value(&a->cli, argc, argv, &i,
+			                      &a->repository);
 		else if (strcmp(f, "--idle-for") == 0)
-			val = &a->idle_for;
+			rc = client_cli_value(&a->cli, argc, argv, &i,
+			                      &a->idle_for);
 		else if (strcmp(f, "--limit") == 0)
-			val = &limit;
+			rc = client_cli_value(&a->cli, argc, argv, &i, &limit);
 		else
 			return client_cli_usage(&a->cli, "unknown option '%s'",
 			                        f);
-		if (val == NULL)
-			continue;
-		if (i + 1 >= argc || argv[i + 1][0] == '\0')
-			return client_cli_usage(&a->cli, "%s needs a value", f);
-		*val = argv[++i];
+		if (rc != 0)
+			return rc;
 	}
 	if (a->idle_for != NULL && duration_parse(a->idle_for, &secs) != RC_OK)
 		return client_cli_usage(&a->cli,

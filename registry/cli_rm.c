@@ -28,8 +28,7 @@ rm_usage(FILE *f)
 	        "usage: berth rm --server URL [--json] [--strict] "
 	        "REPO[:TAG|@DIGEST]...\n"
 	        "       berth rm --server URL [--json] [--strict] --prefix "
-	        "PREFIX/ [REF...]\n"
-	        CLIENT_CLI_HELP_SYNOPSIS
+	        "PREFIX/ [REF...]\n" CLIENT_CLI_HELP_SYNOPSIS
 	        "                [--timeout SECONDS]\n\n"
 	        "Deletes on a running berth: REPO:TAG a tag, REPO@DIGEST a "
 	        "manifest, REPO a\n"
@@ -42,8 +41,7 @@ rm_usage(FILE *f)
 	        "gone is reported as \"not found, nothing to delete\" and is "
 	        "no failure, so the\n"
 	        "job may run twice.\n\n"
-	        "options:\n"
-	        CLIENT_CLI_HELP_SERVER
+	        "options:\n" CLIENT_CLI_HELP_SERVER
 	        "  --prefix PREFIX/      delete every repository under "
 	        "PREFIX/ (once; the\n"
 	        "                        trailing '/' is required)\n"
@@ -57,8 +55,8 @@ rm_usage(FILE *f)
 	        "\"tag\" or \"digest\",\n"
 	        "                        \"deleted\": true}, or "
 	        "\"deleted\": false and \"error\"\n"
-	        "                        when it was not found\n"
-	        CLIENT_CLI_HELP_SIGNIN
+	        "                        when it was not "
+	        "found\n" CLIENT_CLI_HELP_SIGNIN
 	        "  --timeout SECONDS     give up on a request after this "
 	        "long, default %d\n"
 	        "                        (connecting: %d)\n"
@@ -186,6 +184,7 @@ prefix_parse(const struct client_cli *cli, const char *arg, struct ref *r)
 static int
 args_parse(int argc, char **argv, struct rm_args *a)
 {
+	const char *prefix;
 	int rc, prefixes = 0, dashdash = 0;
 
 	memset(a, 0, sizeof(*a));
@@ -196,8 +195,6 @@ args_parse(int argc, char **argv, struct rm_args *a)
 		const char *f = argv[i];
 
 		if (!dashdash && f[0] == '-') {
-			if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0)
-				return -1;
 			if ((rc = client_cli_option(&a->cli, argc, argv, &i)) ==
 			    1)
 				continue;
@@ -210,14 +207,14 @@ args_parse(int argc, char **argv, struct rm_args *a)
 			} else if (strcmp(f, "--") == 0) {
 				dashdash = 1;
 			} else if (strcmp(f, "--prefix") == 0) {
-				if (i + 1 >= argc || argv[i + 1][0] == '\0')
-					return client_cli_usage(
-					        &a->cli, "%s needs a value", f);
+				if ((rc = client_cli_value(&a->cli, argc, argv,
+				                           &i, &prefix)) != 0)
+					return rc;
 				if (prefixes++ > 0)
 					return client_cli_usage(
 					        &a->cli,
 					        "--prefix may be given once");
-				if ((rc = prefix_parse(&a->cli, argv[++i],
+				if ((rc = prefix_parse(&a->cli, prefix,
 				                       &a->refs[a->n++])) != 0)
 					return rc;
 			} else {
@@ -271,18 +268,18 @@ static int
 report_check(json_t *root)
 {
 	json_t *repos = json_object_get(root, "repositories"), *e, *k, *kept;
-	uint64_t n;
 	size_t i, j;
 
-	if (!json_is_array(repos) || client_json_count(root, "tags", &n) < 0 ||
-	    client_json_count(root, "manifests", &n) < 0 ||
-	    client_json_count(root, "bytes", &n) < 0)
+	if (!json_is_array(repos) ||
+	    client_json_count(root, "tags", NULL) < 0 ||
+	    client_json_count(root, "manifests", NULL) < 0 ||
+	    client_json_count(root, "bytes", NULL) < 0)
 		return -1;
 	json_array_foreach(repos, i, e)
 	{
 		if (!json_is_string(json_object_get(e, "repository")) ||
-		    client_json_count(e, "tags", &n) < 0 ||
-		    client_json_count(e, "manifests", &n) < 0)
+		    client_json_count(e, "tags", NULL) < 0 ||
+		    client_json_count(e, "manifests", NULL) < 0)
 			return -1;
 		kept = json_object_get(e, "kept");
 		if (kept != NULL && !json_is_array(kept))
@@ -334,8 +331,8 @@ kept_print(json_t *repo)
 		        json_string_value(json_object_get(repo, "repository")));
 		printf(": in use");
 		if (json_array_size(pins) > 0) {
-			printf(" (%s ",
-			       client_plural(json_array_size(pins), "pin", "pins"));
+			printf(" (%s ", client_plural(json_array_size(pins),
+			                              "pin", "pins"));
 			put_list(pins);
 			printf(")");
 		}
@@ -351,7 +348,8 @@ counts_print(json_t *obj)
 
 	(void)client_json_count(obj, "tags", &t);
 	(void)client_json_count(obj, "manifests", &m);
-	printf("%" PRIu64 " %s, %" PRIu64 " %s", t, client_plural(t, "tag", "tags"), m,
+	printf("%" PRIu64 " %s, %" PRIu64 " %s", t,
+	       client_plural(t, "tag", "tags"), m,
 	       client_plural(m, "manifest", "manifests"));
 }
 

@@ -112,8 +112,8 @@ char *client_escape(const char *s) __attribute__((warn_unused_result));
  *		if ((rc = client_cli_option(&cli, argc, argv, &i)) == 1)
  *			continue;
  *		if (rc != 0)
- *			return rc;
- *		… the command's own flags …
+ *			return rc; (-1 for --help: usage, exit 0)
+ *		… the command's own flags (client_cli_value for a value) …
  *	}
  *	if ((rc = client_cli_finish(&cli)) != 0 ||
  *	    (rc = client_cli_open(&cli, &c)) != 0)
@@ -158,7 +158,7 @@ void client_cli_init(struct client_cli *cli, const char *cmd);
 
 /* Looks at argv[*i]: 1 when it is one of the flags above (taken, with its
  * value; *i then points at the value), 0 when it is not, 2 when its value
- * is missing (message printed). */
+ * is missing (message printed), -1 when it is --help or -h. */
 int client_cli_option(struct client_cli *cli, int argc, char **argv, int *i)
         __attribute__((warn_unused_result));
 
