@@ -169,6 +169,12 @@ int auth_token_check(struct auth *a, const char *token, time_t now,
                      enum auth_type type, const char *name, unsigned actions)
         __attribute__((warn_unused_result));
 
+/* The user a valid token of this registry's own issuer was signed for, ""
+ * for an anonymous token or another issuer's (their rules are not ours).
+ * 0, or RC_UNAUTHORIZED for a token that is not acceptable at now. */
+int auth_token_user(struct auth *a, const char *token, time_t now, char *user,
+                    size_t len) __attribute__((warn_unused_result));
+
 /* Splits the value of an "Authorization: Basic <base64>" header into user
  * and password (NUL-terminated; the password may contain ':'). 0, or
  * RC_BAD_REQUEST when it is not Basic, not base64, has no ':' or does not

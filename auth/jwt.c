@@ -248,6 +248,9 @@ struct tok_entry {
 	size_t len;
 	const char *token;
 	int64_t from, until;
+	/* the subject of a token signed by this registry's own issuer, ""
+	 * for anonymous ones and other issuers' */
+	char user[AUTH_NAME_MAX + 1];
 	size_t nacc;
 	struct tok_access *acc;
 };
@@ -398,9 +401,10 @@ access_parse(json_t *ent, enum auth_type *type, const char **name, size_t *nlen)
 
 /* Builds the cache entry of a verified token from its claims. */
 static int
-entry_build(const char *tok, size_t len, json_t *claims, int64_t from,
+entry_build(const char *tok, size_t len, json_t *claims, int own, int64_t from,
             int64_t until, struct tok_entry **out)
 {
+	const char *sub = json_string_value(json_object_get(claims, "sub"));
 	json_t *access = json_object_get(claims, "access"), *ent;
 	size_t i, n = 0, names = 0, nlen;
 	struct tok_entry *e;
@@ -445,6 +449,9 @@ entry_build(const char *tok, size_t len, json_t *claims, int64_t from,
 	e->len = len;
 	e->from = from;
 	e->until = until;
+	e->user[0] = '\0';
+	if (own && sub != NULL && strlen(sub) < sizeof(e->user))
+		memcpy(e->user, sub, strlen(sub) + 1);
 	*out = e;
 	return RC_OK;
 }
@@ -566,7 +573,10 @@ tok_verify(const struct auth *a, const char *tok, size_t len, time_t now,
 	            NULL ||
 	    claims_check(a, key, claims, now, &from, &until) < 0)
 		goto fail;
-	rc = entry_build(tok, len, claims, from, until, out);
+	rc = entry_build(tok, len, claims,
+	                 key->issuer != NULL && a->issuer != NULL &&
+	                         strcmp(key->issuer, a->issuer) == 0,
+	                 from, until, out);
 fail:
 	json_decref(head);
 	json_decref(claims);
@@ -612,4 +622,44 @@ auth_token_check(struct auth *a, const char *token, time_t now,
 	pthread_mutex_unlock(&slot->mu);
 	free(old);
 	return rc;
+}
+
+int
+auth_token_user(struct auth *a, const char *token, time_t now, char *user,
+                size_t len)
+{
+	size_t tlen;
+	struct tok_entry *e = NULL;
+	int rc;
+
+	if (len == 0)
+		return RC_BAD_REQUEST;
+	user[0] = '\0';
+	if (token == NULL || (tlen = strnlen(token, TOKEN_MAX + 1)) == 0 ||
+	    tlen > TOKEN_MAX)
+		return RC_UNAUTHORIZED;
+	if (a->tokens != NULL) {
+		struct tok_slot *slot = &a->tokens->slot[tok_hash(token, tlen)];
+		int hit = 0;
+
+		pthread_mutex_lock(&slot->mu);
+		e = slot->e;
+		if (e != NULL && e->len == tlen &&
+		    memcmp(e->token, token, tlen) == 0) {
+			hit = 1;
+			rc = (int64_t)now < e->from || (int64_t)now >= e->until
+			             ? RC_UNAUTHORIZED
+			             : RC_OK;
+			if (rc == RC_OK)
+				snprintf(user, len, "%s", e->user);
+		}
+		pthread_mutex_unlock(&slot->mu);
+		if (hit)
+			return rc;
+	}
+	if ((rc = tok_verify(a, token, tlen, now, &e)) < 0)
+		return rc;
+	snprintf(user, len, "%s", e->user);
+	free(e);
+	return RC_OK;
 }

@@ -41,22 +41,6 @@ struct challenge {
 	char error[64];
 };
 
-/* A response body being received. */
-struct sink {
-	char *buf;
-	size_t len, cap;
-	int too_large;
-};
-
-static long
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 wipe_free(char *s)
 {
@@ -66,10 +50,61 @@ wipe_free(char *s)
 	free(s);
 }
 
-/* Copies text from a server into a message: control characters become
- * '?' so that the line stays one line and a terminal stays sane. */
-static void
-clean_cat(char *dst, size_t len, const char *src)
+static size_t
+body_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct client_buf *b = arg;
+	size_t n = size * nmemb, cap;
+	char *nb;
+
+	if (n > b->limit - b->len) {
+		b->too_large = 1;
+		return 0;
+	}
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if ((nb = realloc(b->buf, cap)) == NULL)
+			return 0;
+		b->buf = nb;
+		b->cap = cap;
+	}
+	memcpy(b->buf + b->len, data, n);
+	b->len += n;
+	b->buf[b->len] = '\0';
+	return n;
+}
+
+void
+client_curl_body(CURL *cu, struct client_buf *b, size_t limit)
+{
+	*b = (struct client_buf){.limit = limit};
+	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(cu, CURLOPT_WRITEDATA, b);
+}
+
+long
+client_ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+client_curl_timeouts(CURL *cu, long left_ms)
+{
+	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS,
+	                 left_ms < CLIENT_CONNECT_TIMEOUT * 1000L
+	                         ? left_ms
+	                         : CLIENT_CONNECT_TIMEOUT * 1000L);
+	curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, left_ms);
+}
+
+void
+client_msg_cat(char *dst, size_t len, const char *src)
 {
 	size_t n = strlen(dst);
 
@@ -77,32 +112,6 @@ clean_cat(char *dst, size_t len, const char *src)
 		dst[n++] = ((unsigned char)*src < 0x20 || *src == 0x7f) ? '?'
 		                                                        : *src;
 	dst[n] = '\0';
-}
-
-static size_t
-sink_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct sink *s = arg;
-	size_t n = size * nmemb, cap;
-	char *nb;
-
-	if (n > BODY_MAX - s->len) {
-		s->too_large = 1;
-		return 0;
-	}
-	if (s->len + n + 1 > s->cap) {
-		cap = s->cap ? s->cap : 4096;
-		while (cap < s->len + n + 1)
-			cap *= 2;
-		if ((nb = realloc(s->buf, cap)) == NULL)
-			return 0;
-		s->buf = nb;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, data, n);
-	s->len += n;
-	s->buf[s->len] = '\0';
-	return n;
 }
 
 /* ---- options ---- */
@@ -233,7 +242,7 @@ struct xfer {
 	const char *method, *url, *json;
 	const char *token;           /* Authorization: Bearer, or NULL */
 	const char *user, *password; /* Basic, or NULL */
-	long deadline;               /* ms_now() value */
+	long deadline;               /* client_ms_now() value */
 };
 
 static int
@@ -258,7 +267,7 @@ hdr_free(struct curl_slist *hs)
 
 /* A transport failure as an rc and a line. */
 static int
-xfer_fail(CURLcode cc, const struct sink *s, const char *errbuf,
+xfer_fail(CURLcode cc, const struct client_buf *s, const char *errbuf,
           const char *what, char *err, size_t errlen)
 {
 	const char *msg = errbuf[0] ? errbuf : curl_easy_strerror(cc);
@@ -269,7 +278,7 @@ xfer_fail(CURLcode cc, const struct sink *s, const char *errbuf,
 		return RC_TOO_LARGE;
 	}
 	snprintf(err, errlen, "cannot reach %s: ", what);
-	clean_cat(err, errlen, msg);
+	client_msg_cat(err, errlen, msg);
 	switch (cc) {
 	case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -286,9 +295,9 @@ xfer_run(struct client *c, const struct xfer *x, const char *what,
 {
 	char errbuf[CURL_ERROR_SIZE] = "", authz[64 + 8192];
 	struct curl_slist *hs = NULL;
-	struct sink s = {0};
+	struct client_buf s = {0};
 	CURL *cu = c->curl;
-	long left = x->deadline - ms_now(), status = 0;
+	long left = x->deadline - client_ms_now(), status = 0;
 	int has_body = x->json != NULL || strcmp(x->method, "POST") == 0 ||
 	               strcmp(x->method, "PUT") == 0 ||
 	               strcmp(x->method, "PATCH") == 0;
@@ -323,16 +332,11 @@ xfer_run(struct client *c, const struct xfer *x, const char *what,
 	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS,
-	                 left < CLIENT_CONNECT_TIMEOUT * 1000L
-	                         ? left
-	                         : CLIENT_CONNECT_TIMEOUT * 1000L);
-	curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, left);
+	client_curl_timeouts(cu, left);
 	curl_easy_setopt(cu, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
 	curl_easy_setopt(cu, CURLOPT_HTTPHEADER, hs);
 	curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, sink_write);
-	curl_easy_setopt(cu, CURLOPT_WRITEDATA, &s);
+	client_curl_body(cu, &s, BODY_MAX);
 	if (x->user != NULL) {
 		curl_easy_setopt(cu, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(cu, CURLOPT_USERNAME, x->user);
@@ -552,10 +556,10 @@ token_fetch(struct client *c, const struct challenge *ch, long deadline,
 			snprintf(
 			        err, errlen,
 			        "unauthorized: the token server refused user ");
-			clean_cat(err, errlen, c->user);
-			clean_cat(err, errlen,
-			          " (wrong password, or an unknown or "
-			          "expired user)");
+			client_msg_cat(err, errlen, c->user);
+			client_msg_cat(err, errlen,
+			               " (wrong password, or an unknown or "
+			               "expired user)");
 		} else {
 			snprintf(err, errlen,
 			         "unauthorized: the token server refused "
@@ -593,7 +597,7 @@ client_request(struct client *c, const char *method, const char *path,
 	struct challenge ch;
 	struct xfer x = {.method = method,
 	                 .json = json,
-	                 .deadline = ms_now() + c->timeout_ms};
+	                 .deadline = client_ms_now() + c->timeout_ms};
 	char *url = NULL;
 	int rc;
 
@@ -662,7 +666,7 @@ unauthorized_line(const struct client *c, char *err, size_t errlen)
 	size_t n;
 
 	scope[0] = '\0';
-	clean_cat(scope, sizeof(scope), c->scope);
+	client_msg_cat(scope, sizeof(scope), c->scope);
 	scope_hint(scope, hint, sizeof(hint));
 	what = scope[0] ? scope : "this request";
 	if (!c->challenged) {
@@ -683,7 +687,7 @@ unauthorized_line(const struct client *c, char *err, size_t errlen)
 		         what, hint[0] ? "; " : "", hint);
 	} else {
 		snprintf(err, errlen, "unauthorized: user ");
-		clean_cat(err, errlen, c->user);
+		client_msg_cat(err, errlen, c->user);
 		n = strlen(err);
 		snprintf(err + n, errlen - n, " may not use %s%s%s%s", what,
 		         hint[0] ? " (" : "", hint, hint[0] ? ")" : "");
@@ -707,21 +711,21 @@ oci_line(const struct client_reply *r, char *err, size_t errlen)
 		return -1;
 	}
 	err[0] = '\0';
-	clean_cat(err, errlen, code);
+	client_msg_cat(err, errlen, code);
 	if (msg != NULL && *msg) {
-		clean_cat(err, errlen, ": ");
-		clean_cat(err, errlen, msg);
+		client_msg_cat(err, errlen, ": ");
+		client_msg_cat(err, errlen, msg);
 	}
 	if (detail != NULL && *detail) {
-		clean_cat(err, errlen, " (");
-		clean_cat(err, errlen, detail);
-		clean_cat(err, errlen, ")");
+		client_msg_cat(err, errlen, " (");
+		client_msg_cat(err, errlen, detail);
+		client_msg_cat(err, errlen, ")");
 	}
 	if (more > 1) {
 		char tail[48];
 
 		snprintf(tail, sizeof(tail), " (and %zu more)", more - 1);
-		clean_cat(err, errlen, tail);
+		client_msg_cat(err, errlen, tail);
 	}
 	json_decref(j);
 	return 0;
@@ -759,7 +763,7 @@ client_reply_oci_code(const struct client_reply *r, char *code, size_t len)
 	if (len > 0)
 		code[0] = '\0';
 	if (c != NULL && len > 0) {
-		clean_cat(code, len, c);
+		client_msg_cat(code, len, c);
 		rc = 0;
 	}
 	json_decref(j);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 struct client;
@@ -90,6 +91,35 @@ void client_reply_invalid(const struct client_reply *r, const char *what,
 /* s percent-encoded for a query value or a path segment (all but
  * A-Z a-z 0-9 - . _ ~), malloc'ed; NULL when out of memory. */
 char *client_escape(const char *s) __attribute__((warn_unused_result));
+
+/* ---- pieces of any libcurl transfer (the client's above, kube.c's) ---- */
+
+/* What a transfer has received so far: buf is NULL until the first byte,
+ * then NUL-terminated (len bytes before it); free(buf) when done. A body
+ * past the limit stops the transfer (curl_easy_perform fails) with
+ * too_large set. */
+struct client_buf {
+	char *buf;
+	size_t len, cap;
+	size_t limit;
+	int too_large;
+};
+
+/* Empties b and points cu's write callback at it, to keep at most limit
+ * bytes. */
+void client_curl_body(CURL *cu, struct client_buf *b, size_t limit);
+
+/* The monotonic clock in ms, for the deadline of a series of transfers. */
+long client_ms_now(void);
+
+/* Gives cu's next transfer left_ms (> 0) in all, and at most
+ * CLIENT_CONNECT_TIMEOUT of that to connect. */
+void client_curl_timeouts(CURL *cu, long left_ms);
+
+/* Appends text from elsewhere (a server, curl) to the message dst of len
+ * bytes: control characters become '?', so that the line stays one line
+ * and a terminal stays sane. */
+void client_msg_cat(char *dst, size_t len, const char *src);
 
 /* ---- the command line of the commands built on this client ----
  * (client_cli.c; the HTTP client above is client.c)

@@ -111,3 +111,26 @@ gate_may_pull(struct req *r, const char *name)
 	       auth_token_check(a, r->bearer, time(NULL), AUTH_TYPE_REPOSITORY,
 	                        name, AUTH_PULL) == RC_OK;
 }
+
+int
+gate_may_list(struct req *r, const char *name)
+{
+	struct auth *a = r->app->auth;
+	struct auth_scope asked, granted;
+	char user[AUTH_NAME_MAX + 1];
+
+	if (a == NULL)
+		return 1;
+	if (gate_may_pull(r, name))
+		return 1;
+	/* Not in the token: what the users file lets its user (or anyone,
+	 * for an anonymous token) pull now. */
+	if (r->bearer == NULL || auth_token_user(a, r->bearer, time(NULL), user,
+	                                         sizeof(user)) != RC_OK)
+		return 0;
+	memset(&asked, 0, sizeof(asked));
+	asked.type = AUTH_TYPE_REPOSITORY;
+	asked.actions = AUTH_PULL;
+	snprintf(asked.name, sizeof(asked.name), "%s", name);
+	return auth_grant(a, user[0] ? user : NULL, &asked, 1, &granted) == 1;
+}

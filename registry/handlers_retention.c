@@ -55,7 +55,7 @@ stored_pins(struct meta *m, struct gc_pins **out)
 static int
 may_list(const char *repo, void *arg)
 {
-	return gate_may_pull(arg, repo);
+	return gate_may_list(arg, repo);
 }
 
 /* A repository glob: name characters, '/', and '*'. */

@@ -189,6 +189,9 @@ int gate_check(struct req *r);
 /* Whether the request's token may pull from repository name (always true
  * without auth). */
 int gate_may_pull(struct req *r, const char *name);
+/* Whether a listing may show repository name: the token holds pull on
+ * it, or the users file lets the token's user (or anyone) pull it. */
+int gate_may_list(struct req *r, const char *name);
 
 /* ---- handlers_auth.c ---- */
 void h_token_get(struct req *r);

@@ -7,18 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 
 #include "common/rc.h"
+#include "registry/client.h"
 #include "registry/kube.h"
 #include "registry/server.h"
 
-#define BODY_MAX        (64u << 20) /* largest page kept */
-#define TOKEN_MAX       (64u * 1024u)
-#define CONNECT_TIMEOUT 10 /* seconds to connect */
+#define BODY_MAX  (64u << 20) /* largest page kept */
+#define TOKEN_MAX (64u * 1024u)
 
 /* A list endpoint and the way from one of its items to a pod spec. */
 struct resource {
@@ -68,65 +67,10 @@ struct kube {
 	CURL *curl;
 	struct curl_slist *hs; /* holds the Authorization header */
 	char *base;            /* https://host:port */
-	long deadline;         /* ms_now() value */
+	long deadline;         /* client_ms_now() value */
 	char **refs;
 	size_t n, cap;
 };
-
-/* A page being received. */
-struct page {
-	char *buf;
-	size_t len, cap;
-	int too_large;
-};
-
-static long
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Appends text from elsewhere (a server, curl) to a message: control
- * characters become '?', so that it stays one line. */
-static void
-msg_cat(char *dst, size_t len, const char *src)
-{
-	size_t n = strlen(dst);
-
-	for (; *src != '\0' && n + 1 < len; src++)
-		dst[n++] =
-		        (unsigned char)*src < 0x20 || *src == 0x7f ? '?' : *src;
-	dst[n] = '\0';
-}
-
-static size_t
-page_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct page *p = arg;
-	size_t n = size * nmemb, cap;
-	char *nb;
-
-	if (n > BODY_MAX - p->len) {
-		p->too_large = 1;
-		return 0;
-	}
-	if (p->len + n + 1 > p->cap) {
-		cap = p->cap ? p->cap : 16384;
-		while (cap < p->len + n + 1)
-			cap *= 2;
-		if ((nb = realloc(p->buf, cap)) == NULL)
-			return 0;
-		p->buf = nb;
-		p->cap = cap;
-	}
-	memcpy(p->buf + p->len, data, n);
-	p->len += n;
-	p->buf[p->len] = '\0';
-	return n;
-}
 
 /* ---- matching references ---- */
 
@@ -179,37 +123,21 @@ ref_add(struct kube *k, const char *ref)
 	return 0;
 }
 
-/* The images of a pod spec's three container lists. */
+/* The string under key in each item of obj's three lists: the images of
+ * a pod spec's containers, the imageIDs of a pod status (what the node
+ * really pulled). */
 static int
-spec_collect(struct kube *k, json_t *spec)
+lists_collect(struct kube *k, json_t *obj, const char *const lists[3],
+              const char *key)
 {
 	json_t *c;
 	size_t i;
 
 	for (size_t l = 0; l < 3; l++)
-		json_array_foreach(json_object_get(spec, container_lists[l]), i,
-		                   c)
+		json_array_foreach(json_object_get(obj, lists[l]), i, c)
 		{
-			if (ref_add(k, json_string_value(json_object_get(
-			                       c, "image"))) < 0)
-				return -1;
-		}
-	return 0;
-}
-
-/* The imageIDs of a pod status (what the node really pulled). */
-static int
-status_collect(struct kube *k, json_t *status)
-{
-	json_t *c;
-	size_t i;
-
-	for (size_t l = 0; l < 3; l++)
-		json_array_foreach(json_object_get(status, status_lists[l]), i,
-		                   c)
-		{
-			if (ref_add(k, json_string_value(json_object_get(
-			                       c, "imageID"))) < 0)
+			if (ref_add(k, json_string_value(
+			                       json_object_get(c, key))) < 0)
 				return -1;
 		}
 	return 0;
@@ -222,9 +150,10 @@ item_collect(struct kube *k, const struct resource *r, json_t *item)
 
 	for (size_t i = 0; r->spec[i] != NULL; i++)
 		spec = json_object_get(spec, r->spec[i]);
-	if (spec_collect(k, spec) < 0)
+	if (lists_collect(k, spec, container_lists, "image") < 0)
 		return -1;
-	if (r->pod && status_collect(k, json_object_get(item, "status")) < 0)
+	if (r->pod && lists_collect(k, json_object_get(item, "status"),
+	                            status_lists, "imageID") < 0)
 		return -1;
 	return 0;
 }
@@ -394,7 +323,6 @@ curl_setup(struct kube *k, const char *dir, char *err, size_t errlen)
 	curl_easy_setopt(k->curl, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(k->curl, CURLOPT_USERAGENT, "berth/" BERTH_VERSION);
 	curl_easy_setopt(k->curl, CURLOPT_HTTPHEADER, k->hs);
-	curl_easy_setopt(k->curl, CURLOPT_WRITEFUNCTION, page_write);
 	return RC_OK;
 }
 
@@ -403,7 +331,7 @@ curl_setup(struct kube *k, const char *dir, char *err, size_t errlen)
 /* The line of a non-200 answer: "HTTP 403 Forbidden: <message>", from
  * the API's Status object when there is one. */
 static int
-status_fail(const struct resource *r, long status, const struct page *p,
+status_fail(const struct resource *r, long status, const struct client_buf *p,
             char *err, size_t errlen)
 {
 	json_t *j = json_loadb(p->buf ? p->buf : "", p->len, 0, NULL);
@@ -413,20 +341,21 @@ status_fail(const struct resource *r, long status, const struct page *p,
 
 	snprintf(err, errlen, "kubernetes: cannot list %s: ", r->name);
 	snprintf(code, sizeof(code), "HTTP %ld", status);
-	msg_cat(err, errlen, code);
+	client_msg_cat(err, errlen, code);
 	if (reason != NULL && *reason != '\0') {
-		msg_cat(err, errlen, " ");
-		msg_cat(err, errlen, reason);
+		client_msg_cat(err, errlen, " ");
+		client_msg_cat(err, errlen, reason);
 	}
 	if (msg != NULL && *msg != '\0' &&
 	    (reason == NULL || strcmp(msg, reason) != 0)) {
-		msg_cat(err, errlen, ": ");
-		msg_cat(err, errlen, msg);
+		client_msg_cat(err, errlen, ": ");
+		client_msg_cat(err, errlen, msg);
 	}
 	if (status == 403) {
-		msg_cat(err, errlen, " (the service account needs list on ");
-		msg_cat(err, errlen, r->name);
-		msg_cat(err, errlen, " in all namespaces)");
+		client_msg_cat(err, errlen,
+		               " (the service account needs list on ");
+		client_msg_cat(err, errlen, r->name);
+		client_msg_cat(err, errlen, " in all namespaces)");
 	}
 	json_decref(j);
 	if (status == 401)
@@ -437,10 +366,10 @@ status_fail(const struct resource *r, long status, const struct page *p,
 /* GETs one page; RC_OK with a 200 answer in *p. */
 static int
 page_get(struct kube *k, const struct resource *r, const char *url,
-         struct page *p, char *err, size_t errlen)
+         struct client_buf *p, char *err, size_t errlen)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
-	long left = k->deadline - ms_now(), status = 0;
+	long left = k->deadline - client_ms_now(), status = 0;
 	CURLcode cc;
 
 	if (left <= 0) {
@@ -450,13 +379,9 @@ page_get(struct kube *k, const struct resource *r, const char *url,
 		return -ETIMEDOUT;
 	}
 	curl_easy_setopt(k->curl, CURLOPT_URL, url);
-	curl_easy_setopt(k->curl, CURLOPT_CONNECTTIMEOUT_MS,
-	                 left < CONNECT_TIMEOUT * 1000L
-	                         ? left
-	                         : CONNECT_TIMEOUT * 1000L);
-	curl_easy_setopt(k->curl, CURLOPT_TIMEOUT_MS, left);
+	client_curl_timeouts(k->curl, left);
 	curl_easy_setopt(k->curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(k->curl, CURLOPT_WRITEDATA, p);
+	client_curl_body(k->curl, p, BODY_MAX);
 	cc = curl_easy_perform(k->curl);
 	curl_easy_setopt(k->curl, CURLOPT_ERRORBUFFER, NULL);
 	if (cc != CURLE_OK) {
@@ -470,8 +395,8 @@ page_get(struct kube *k, const struct resource *r, const char *url,
 		snprintf(err, errlen,
 		         "kubernetes: cannot list %s at %s: ", r->name,
 		         k->base);
-		msg_cat(err, errlen,
-		        errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		client_msg_cat(err, errlen,
+		               errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		if (cc == CURLE_OPERATION_TIMEDOUT)
 			return -ETIMEDOUT;
 		return cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
@@ -491,7 +416,7 @@ resource_list(struct kube *k, const struct resource *r, char *err,
 	int rc = RC_OK;
 
 	for (unsigned pages = 0;; pages++) {
-		struct page p = {0};
+		struct client_buf p = {0};
 		json_error_t jerr;
 		json_t *root, *items, *item, *next;
 		size_t i;
@@ -534,8 +459,8 @@ resource_list(struct kube *k, const struct resource *r, char *err,
 			         "Kubernetes list",
 			         r->name);
 			if (root == NULL) {
-				msg_cat(err, errlen, ": ");
-				msg_cat(err, errlen, jerr.text);
+				client_msg_cat(err, errlen, ": ");
+				client_msg_cat(err, errlen, jerr.text);
 			}
 			json_decref(root);
 			rc = RC_UNSUPPORTED;
@@ -601,7 +526,7 @@ kube_pins(const struct kube_options *o, char ***refs, size_t *n, char *err,
 		snprintf(err, errlen, "cannot start libcurl");
 		return -ENOMEM;
 	}
-	k.deadline = ms_now() +
+	k.deadline = client_ms_now() +
 	             (o->timeout_s > 0 ? o->timeout_s : KUBE_TIMEOUT) * 1000L;
 	if ((rc = auth_header(&k, dir, err, errlen)) != RC_OK ||
 	    (rc = curl_setup(&k, dir, err, errlen)) != RC_OK ||
