@@ -920,6 +920,43 @@ test_cache(void **state)
 	}
 }
 
+/* The user of a token for the listings: ours carry it, another issuer's
+ * (whose subjects are not our users) and anonymous ones do not. */
+static void
+test_token_user(void **state)
+{
+	const struct auth_key *ec = key_of(corp_ec);
+	char user[64], c[1024], *tok = NULL;
+
+	(void)state;
+	assert_int_equal(auth_token_sign(A, "ci", NULL, 0, NOW, &tok), 0);
+	/* twice: verified, then from the cache */
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(
+		        auth_token_user(A, tok, NOW, user, sizeof(user)), 0);
+		assert_string_equal(user, "ci");
+	}
+	assert_int_equal(
+	        auth_token_user(A, tok, NOW + 100000, user, sizeof(user)),
+	        RC_UNAUTHORIZED);
+	free(tok);
+	assert_int_equal(auth_token_sign(A, NULL, NULL, 0, NOW, &tok), 0);
+	assert_int_equal(auth_token_user(A, tok, NOW, user, sizeof(user)), 0);
+	assert_string_equal(user, "");
+	free(tok);
+	/* corp's token says sub "ci" too: not our user ci */
+	strcpy(c, claims("corp", "\"" SERVICE "\"", NOW + 300, NULL));
+	assert_int_equal(auth_token_user(A,
+	                                 forge(corp_ec, "ES384",
+	                                       head("ES384", ec->kid), c, NULL),
+	                                 NOW, user, sizeof(user)),
+	                 0);
+	assert_string_equal(user, "");
+	assert_int_equal(
+	        auth_token_user(A, "not.a.token", NOW, user, sizeof(user)),
+	        RC_UNAUTHORIZED);
+}
+
 int
 main(void)
 {
@@ -935,6 +972,7 @@ main(void)
 	        cmocka_unit_test(test_access_entries),
 	        cmocka_unit_test(test_gc_scope),
 	        cmocka_unit_test(test_cache),
+	        cmocka_unit_test(test_token_user),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
