@@ -1,5 +1,6 @@
 /* Manifest endpoints: GET/HEAD/PUT/DELETE /v2/<name>/manifests/<ref>. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -220,11 +221,37 @@ h_manifest_put_finish(struct req *r)
 	manifest_info_free(mi);
 }
 
+/* A delete of what the cluster runs is refused: the pins of the last
+ * collection run name it (a tag, or a manifest by digest). */
+static int
+delete_pinned(struct req *r)
+{
+	struct gc_pins *pins = NULL;
+	const char *pin;
+	int rc = stored_pins(r->app->meta, &pins);
+
+	if (rc != RC_OK)
+		return rc;
+	pin = ref_is_digest(r) ? gc_pins_manifest(pins, r->name, r->ref)
+	                       : gc_pins_tag(pins, r->name, r->ref);
+	if (pin != NULL) {
+		snprintf(r->err_detail, sizeof(r->err_detail),
+		         "in use by the cluster (pin %.200s)", pin);
+		rc = RC_DENIED;
+	}
+	gc_pins_free(pins);
+	return rc;
+}
+
 void
 h_manifest_delete(struct req *r)
 {
-	int rc;
+	int rc = delete_pinned(r);
 
+	if (rc != RC_OK) {
+		reply_error(r, rc, rc == RC_DENIED ? r->err_detail : NULL);
+		return;
+	}
 	if (ref_is_digest(r))
 		rc = meta_manifest_delete(r->app->meta, r->name, r->ref,
 		                          now_s());

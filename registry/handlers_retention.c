@@ -36,7 +36,7 @@ utc_or_null(uint64_t s)
 }
 
 /* The pins stored by the last collection run that sent some. */
-static int
+int
 stored_pins(struct meta *m, struct gc_pins **out)
 {
 	struct meta_list l = {0};

@@ -179,6 +179,11 @@ void gc_log_item(const struct gc_item *it, void *arg);
 void gc_log_summary(const struct gc_report *rep, const char *trigger);
 void h_metrics(struct req *r);
 /* handlers_retention.c */
+struct gc_pins;
+struct meta;
+/* The pins stored by the last collection run that sent some. */
+int stored_pins(struct meta *m, struct gc_pins **out)
+        __attribute__((warn_unused_result));
 void h_admin_tags(struct req *r);
 void h_admin_repo_delete(struct req *r);
 

@@ -232,6 +232,9 @@ expect_eq "both repositories" "review/pr-42/api,review/pr-42/web" "$(jq -r '[.re
 expect_eq "the delete frees what the query said" $((q_web + q_api)) "$(jq .bytes "$T/del.json")"
 expect_eq "the pinned manifest stays, the answer says so" "$DOLD" "$(jq -r '.repositories[] | select(.repository == "review/pr-42/api") | .kept[0].digest' "$T/del.json")"
 expect_eq "pinned manifest still pulls" 200 "$(manifest_status review/pr-42/api "$DOLD")"
+req DELETE "/v2/review/pr-42/api/manifests/$DOLD"
+expect_error "an OCI delete of a pinned manifest is refused" 403 DENIED
+if jq -r '.errors[0].detail' "$T/b" | grep -q "in use by the cluster (pin 127.0.0.1:5000/review/pr-42/api@"; then ok "the refusal names the pin"; else fail "detail: $(body)"; fi
 req GET "/v2/review/pr-42/api/blobs/$(dg "$T/rold.layer")"
 expect_status "and its layer" 200
 expect_eq "the other repositories' tags are gone" 404 "$(manifest_status review/pr-42/web pr-42)"
