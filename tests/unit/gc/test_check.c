@@ -2,23 +2,18 @@
  * registry built through meta_ and blob_ checks clean; then each kind of
  * damage, made by direct writes, is found, repaired when it can be (and a
  * second check is clean), and reported again when it cannot. */
-#include "../storage/test_meta_util.h"
+#include "test_gc_util.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/stat.h>
 #include <time.h>
 
-#include "gc/gc.h"
-#include "storage/blob.h"
-
 #define GRACE_S 3600
 #define OLD     (2 * GRACE_S) /* seconds: older than the grace */
 
 struct cfx {
-	struct fx base; /* base.dir = DATA/meta */
-	char data[64];
-	struct blob_store *bs;
+	struct gfx g; /* no collector */
 	uint64_t now;
 	/* the registry built by setup */
 	char cfg[DIGEST_BUF], l1[DIGEST_BUF], l2[DIGEST_BUF], lone[DIGEST_BUF];
@@ -33,39 +28,16 @@ struct cfx {
 
 /* ---- building the registry ---- */
 
-static void
-push_blob(struct cfx *x, const char *repo, const char *content,
-          char digest[DIGEST_BUF])
-{
-	char uuid[BLOB_UUID_BUF];
-	struct blob_upload *up;
-	uint64_t size = 0;
-
-	digest_of_buf(content, strlen(content), digest);
-	OK(blob_upload_create(x->bs, uuid));
-	OK(meta_upload_put(x->base.m, uuid, repo, x->now));
-	OK(blob_upload_acquire(x->bs, uuid, &up));
-	OK(blob_upload_write(up, content, strlen(content)));
-	OK(blob_upload_commit(up, digest, &size));
-	OK(meta_blob_commit(x->base.m, repo, digest, size, uuid, x->now));
-}
-
 /* A blob file with no index row (a crash between rename and commit). */
 static void
 orphan_file(struct cfx *x, const char *content, char digest[DIGEST_BUF],
             int64_t age)
 {
-	char uuid[BLOB_UUID_BUF], path[256];
-	struct blob_upload *up;
+	char path[256];
 	struct timespec ts[2];
-	uint64_t size = 0;
 
-	digest_of_buf(content, strlen(content), digest);
-	OK(blob_upload_create(x->bs, uuid));
-	OK(blob_upload_acquire(x->bs, uuid, &up));
-	OK(blob_upload_write(up, content, strlen(content)));
-	OK(blob_upload_commit(up, digest, &size));
-	OK(blob_path(x->bs, digest, path, sizeof(path)));
+	blob_file(&x->g, content, digest);
+	OK(blob_path(x->g.bs, digest, path, sizeof(path)));
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)((int64_t)x->now - age);
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
@@ -81,14 +53,6 @@ age_path(const char *path, int64_t age)
 	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
 }
 
-static int
-file_exists(struct cfx *x, const char *digest)
-{
-	uint64_t size;
-
-	return blob_stat(x->bs, digest, &size) == 0;
-}
-
 /* app: cfg, l1, l2, lone (unreferenced); m1 = (cfg, l1) tag v1,
  * m2 = (cfg, l2) tag v2, idx = (m1, m2) tag latest, sig = artifact of
  * m1 with child cfg. other: cfg, l1 mounted; m1 tag v1 (a second holder of
@@ -97,15 +61,15 @@ file_exists(struct cfx *x, const char *digest)
 static void
 build(struct cfx *x)
 {
-	struct fx *f = &x->base;
+	struct fx *f = &x->g.base;
 	uint64_t size;
 	struct mi a;
 	int64_t scfg, s1, s2;
 
-	push_blob(x, "app", "{\"config\":1}", x->cfg);
-	push_blob(x, "app", "layer one", x->l1);
-	push_blob(x, "app", "layer two!", x->l2);
-	push_blob(x, "app", "nobody uses me", x->lone);
+	push_blob(&x->g, "app", "{\"config\":1}", x->now, x->cfg);
+	push_blob(&x->g, "app", "layer one", x->now, x->l1);
+	push_blob(&x->g, "app", "layer two!", x->now, x->l2);
+	push_blob(&x->g, "app", "nobody uses me", x->now, x->lone);
 	scfg = blob_size(f, x->cfg);
 	s1 = blob_size(f, x->l1);
 	s2 = blob_size(f, x->l2);
@@ -147,7 +111,7 @@ build(struct cfx *x)
 	       mk_info(&a, MT_OCI_MANIFEST, NULL, NULL, 2, x->cfg, scfg, x->l1,
 	               s1),
 	       x->now, NULL));
-	OK(blob_upload_create(x->bs, x->upload));
+	OK(blob_upload_create(x->g.bs, x->upload));
 	OK(meta_upload_put(f->m, x->upload, "app", x->now));
 }
 
@@ -156,21 +120,12 @@ setup(void **state)
 {
 	struct cfx *x = calloc(1, sizeof(*x));
 
-	if (x == NULL)
-		return -1;
-	strcpy(x->data, "/tmp/berth-check-XXXXXX");
-	if (mkdtemp(x->data) == NULL) {
+	if (x == NULL ||
+	    gc_fx_open(&x->g, "/tmp/berth-check-XXXXXX", GRACE_S, 0) != 0) {
 		free(x);
 		return -1;
 	}
-	strcpy(x->base.dir, x->data);
-	strcat(x->base.dir, "/meta");
-	x->base.opt.map_size = 64u << 20;
-	x->base.opt.gc_grace = GRACE_S;
 	x->now = (uint64_t)time(NULL);
-	if (blob_store_open(x->data, &x->bs) != 0 ||
-	    meta_open(x->base.dir, &x->base.opt, &x->base.m) != 0)
-		return -1;
 	build(x);
 	*state = x;
 	return 0;
@@ -181,9 +136,7 @@ teardown(void **state)
 {
 	struct cfx *x = *state;
 
-	blob_store_close(x->bs);
-	meta_close(x->base.m);
-	rm_tree(&x->base); /* x->data */
+	gc_fx_close(&x->g);
 	free(x->out);
 	free(x);
 	return 0;
@@ -221,7 +174,7 @@ run(struct cfx *x, int repair, int deep)
 	x->len = 0;
 	if (x->out != NULL)
 		x->out[0] = '\0';
-	OK(gc_check_run(x->base.m, x->bs, &o, collect, x, &x->r));
+	OK(gc_check_run(x->g.base.m, x->g.bs, &o, collect, x, &x->r));
 	return repair ? x->r.left : x->r.problems;
 }
 
@@ -289,7 +242,7 @@ static void
 raw(struct cfx *x, const char *db, const void *k, size_t klen, const void *v,
     size_t vlen)
 {
-	OK(meta_debug_put_raw(x->base.m, db, k, klen, v, vlen));
+	OK(meta_debug_put_raw(x->g.base.m, db, k, klen, v, vlen));
 }
 
 /* Key a\0b (a\0b\0c when c is set). */
@@ -345,7 +298,7 @@ test_clean(void **state)
 	assert_int_equal(run(x, 1, 0), 0);
 	assert_int_equal(x->r.repaired, 0);
 	assert_int_equal(x->len, 0);
-	assert_int_equal(blob_q(&x->base, x->lone), x->now + GRACE_S);
+	assert_int_equal(blob_q(&x->g.base, x->lone), x->now + GRACE_S);
 	free_out(x);
 }
 
@@ -353,18 +306,18 @@ static void
 test_blob_count(void **state)
 {
 	struct cfx *x = *state;
-	uint64_t was = blob_rc(&x->base, x->l1);
+	uint64_t was = blob_rc(&x->g.base, x->l1);
 	char want[64];
 
 	assert_int_equal(was, 3); /* app m1, other m1, other m3 */
-	OK(meta_debug_set_count(x->base.m, META_GC_BLOB, NULL, x->l1, 7, 0));
+	OK(meta_debug_set_count(x->g.base.m, META_GC_BLOB, NULL, x->l1, 7, 0));
 	assert_int_equal(run(x, 0, 0), 1);
 	snprintf(want, sizeof(want), ": refcount 7, expected %" PRIu64, was);
 	HAS(x, 'P', "blob ", x->l1, want);
 	assert_int_equal(run(x, 1, 0), 0);
 	HAS(x, 'R', "blob ", x->l1, want);
 	assert_int_equal(x->r.repaired, 1);
-	assert_int_equal(blob_rc(&x->base, x->l1), was);
+	assert_int_equal(blob_rc(&x->g.base, x->l1), was);
 	expect_clean(x);
 	free_out(x);
 }
@@ -390,14 +343,14 @@ static void
 test_manifest_count(void **state)
 {
 	struct cfx *x = *state;
-	uint64_t was = mf_rc(&x->base, "app", x->m1);
+	uint64_t was = mf_rc(&x->g.base, "app", x->m1);
 	char item[128];
 
-	assert_int_equal(was, 2);                            /* tag v1 + idx */
-	assert_int_equal(mf_rc(&x->base, "app", x->sig), 1); /* its subject */
-	OK(meta_debug_set_count(x->base.m, META_GC_MANIFEST, "app", x->m1, 1,
+	assert_int_equal(was, 2); /* tag v1 + idx */
+	assert_int_equal(mf_rc(&x->g.base, "app", x->sig), 1); /* its subject */
+	OK(meta_debug_set_count(x->g.base.m, META_GC_MANIFEST, "app", x->m1, 1,
 	                        0));
-	OK(meta_debug_set_count(x->base.m, META_GC_MANIFEST, "app", x->sig, 0,
+	OK(meta_debug_set_count(x->g.base.m, META_GC_MANIFEST, "app", x->sig, 0,
 	                        0));
 	assert_true(run(x, 0, 0) >= 2);
 	snprintf(item, sizeof(item), "manifest app@%s", x->m1);
@@ -405,8 +358,8 @@ test_manifest_count(void **state)
 	snprintf(item, sizeof(item), "manifest app@%s", x->sig);
 	HAS(x, 'P', item, ": refcount 0, expected 1");
 	repair_then_check(x, 0);
-	assert_int_equal(mf_rc(&x->base, "app", x->m1), 2);
-	assert_int_equal(mf_rc(&x->base, "app", x->sig), 1);
+	assert_int_equal(mf_rc(&x->g.base, "app", x->m1), 2);
+	assert_int_equal(mf_rc(&x->g.base, "app", x->sig), 1);
 	free_out(x);
 }
 
@@ -415,7 +368,7 @@ test_missing_file(void **state)
 {
 	struct cfx *x = *state;
 
-	OK(blob_remove(x->bs, x->l2));
+	OK(blob_remove(x->g.bs, x->l2));
 	assert_int_equal(run(x, 0, 0), 1);
 	HAS(x, 'P', "blob ", x->l2, ": file missing");
 	/* Nothing can bring the content back: it stays an error. */
@@ -434,7 +387,7 @@ test_wrong_size(void **state)
 	char path[256];
 	int fd;
 
-	OK(blob_path(x->bs, x->l2, path, sizeof(path)));
+	OK(blob_path(x->g.bs, x->l2, path, sizeof(path)));
 	fd = open(path, O_WRONLY | O_APPEND);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "+", 1), 1);
@@ -442,7 +395,7 @@ test_wrong_size(void **state)
 	assert_int_equal(run(x, 0, 0), 1);
 	HAS(x, 'P', "blob ", x->l2, ": file size 11, expected 10");
 	assert_int_equal(run(x, 1, 0), 1); /* not repairable */
-	assert_true(file_exists(x, x->l2));
+	assert_true(file_exists(&x->g, x->l2));
 	free_out(x);
 }
 
@@ -453,7 +406,7 @@ test_wrong_content(void **state)
 	char path[256];
 	int fd;
 
-	OK(blob_path(x->bs, x->l1, path, sizeof(path)));
+	OK(blob_path(x->g.bs, x->l1, path, sizeof(path)));
 	fd = open(path, O_WRONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, "L", 1, 0), 1); /* same size */
@@ -480,8 +433,8 @@ test_orphan_file(void **state)
 	assert_int_equal(run(x, 1, 0), 1);
 	HAS(x, 'R', "removed orphan file", old + 7);
 	HAS(x, 'N', "kept 1 leftover(s) younger than the grace");
-	assert_false(file_exists(x, old));
-	assert_true(file_exists(x, young));
+	assert_false(file_exists(&x->g, old));
+	assert_true(file_exists(&x->g, young));
 	assert_int_equal(run(x, 0, 0), 1);
 	HAS(x, 'P', young, "orphan file");
 	free_out(x);
@@ -507,7 +460,7 @@ test_dangling_tag(void **state)
 	HAS(x, 'R', "tag app:ghost : points at missing manifest", ghost);
 	expect_clean(x);
 	RC(RC_MANIFEST_UNKNOWN,
-	   meta_manifest_get(x->base.m, "app", "ghost", 0, &mm));
+	   meta_manifest_get(x->g.base.m, "app", "ghost", 0, &mm));
 	free_out(x);
 }
 
@@ -518,11 +471,11 @@ test_queued_referenced(void **state)
 	unsigned char k[128];
 
 	raw(x, "gcq", k, gcq_key(k, x->now + 5, META_GC_BLOB, x->l1), "", 0);
-	assert_int_equal(blob_q(&x->base, x->l1), x->now + 5);
+	assert_int_equal(blob_q(&x->g.base, x->l1), x->now + 5);
 	assert_int_equal(run(x, 0, 0), 1);
 	HAS(x, 'P', "blob ", x->l1, "queued (due", "with 3 references");
 	repair_then_check(x, 0);
-	assert_int_equal(blob_q(&x->base, x->l1), 0);
+	assert_int_equal(blob_q(&x->g.base, x->l1), 0);
 	free_out(x);
 }
 
@@ -530,27 +483,27 @@ static void
 test_not_queued(void **state)
 {
 	struct cfx *x = *state;
-	uint64_t due = blob_q(&x->base, x->lone);
+	uint64_t due = blob_q(&x->g.base, x->lone);
 	unsigned char k[128];
 
 	assert_true(due != 0);
 	raw(x, "gcq", k, gcq_key(k, due, META_GC_BLOB, x->lone), NULL, 0);
-	assert_int_equal(blob_q(&x->base, x->lone), 0);
+	assert_int_equal(blob_q(&x->g.base, x->lone), 0);
 	assert_int_equal(run(x, 0, 0), 1);
 	HAS(x, 'P', "blob ", x->lone, ": refcount 0, not queued");
 	x->now += 50; /* the repair queues at its now + grace */
 	repair_then_check(x, 0);
-	assert_int_equal(blob_q(&x->base, x->lone), x->now + GRACE_S);
+	assert_int_equal(blob_q(&x->g.base, x->lone), x->now + GRACE_S);
 	/* An untagged manifest dropped from the queue, its row's gc_due
 	 * cleared too: queued again. */
-	due = mf_q(&x->base, "other", x->m3);
+	due = mf_q(&x->g.base, "other", x->m3);
 	assert_true(due != 0);
-	OK(meta_debug_set_count(x->base.m, META_GC_MANIFEST, "other", x->m3, 0,
-	                        0));
+	OK(meta_debug_set_count(x->g.base.m, META_GC_MANIFEST, "other", x->m3,
+	                        0, 0));
 	assert_int_equal(run(x, 0, 0), 1);
 	HAS(x, 'P', "manifest other@", x->m3, "queued at", "gc_due is 0");
 	repair_then_check(x, 0);
-	assert_int_equal(mf_q(&x->base, "other", x->m3), due); /* kept */
+	assert_int_equal(mf_q(&x->g.base, "other", x->m3), due); /* kept */
 	free_out(x);
 }
 
@@ -562,11 +515,11 @@ test_upload_leftovers(void **state)
 	char uuid[BLOB_UUID_BUF], young[BLOB_UUID_BUF], path[256];
 	struct blob_upload *up;
 
-	OK(meta_upload_put(x->base.m, ghost, "app", x->now - OLD));
-	OK(blob_upload_create(x->bs, uuid));
-	snprintf(path, sizeof(path), "%s/uploads/%s", x->data, uuid);
+	OK(meta_upload_put(x->g.base.m, ghost, "app", x->now - OLD));
+	OK(blob_upload_create(x->g.bs, uuid));
+	snprintf(path, sizeof(path), "%s/uploads/%s", x->g.data, uuid);
 	age_path(path, OLD);
-	OK(blob_upload_create(x->bs, young));
+	OK(blob_upload_create(x->g.bs, young));
 	assert_int_equal(run(x, 0, 0), 3);
 	HAS(x, 'P', "upload ", ghost, ": row without file");
 	HAS(x, 'P', "upload ", uuid, ": file without row");
@@ -574,13 +527,13 @@ test_upload_leftovers(void **state)
 	assert_int_equal(run(x, 1, 0), 1); /* the young file stays */
 	HAS(x, 'R', "removed upload row", ghost);
 	HAS(x, 'R', "removed upload file", uuid);
-	RC(RC_UPLOAD_UNKNOWN, meta_upload_check(x->base.m, ghost, "app"));
-	RC(RC_UPLOAD_UNKNOWN, blob_upload_acquire(x->bs, uuid, &up));
+	RC(RC_UPLOAD_UNKNOWN, meta_upload_check(x->g.base.m, ghost, "app"));
+	RC(RC_UPLOAD_UNKNOWN, blob_upload_acquire(x->g.bs, uuid, &up));
 	/* The session in progress is untouched. */
-	OK(meta_upload_check(x->base.m, x->upload, "app"));
-	OK(blob_upload_acquire(x->bs, x->upload, &up));
+	OK(meta_upload_check(x->g.base.m, x->upload, "app"));
+	OK(blob_upload_acquire(x->g.bs, x->upload, &up));
 	blob_upload_release(up);
-	OK(blob_upload_delete(x->bs, young));
+	OK(blob_upload_delete(x->g.bs, young));
 	expect_clean(x);
 	free_out(x);
 }
@@ -606,8 +559,8 @@ test_pending_intent(void **state)
 	assert_int_equal(run(x, 1, 0), 0);
 	HAS(x, 'R', "finished the pending unlink of blob", gone);
 	HAS(x, 'R', "dropped the pending unlink of blob", x->l1);
-	assert_false(file_exists(x, gone));
-	assert_true(file_exists(x, x->l1));
+	assert_false(file_exists(&x->g, gone));
+	assert_true(file_exists(&x->g, x->l1));
 	assert_int_equal(run(x, 0, 1), 0);
 	assert_int_equal(x->r.pending, 0);
 	free_out(x);
@@ -663,14 +616,14 @@ test_unrepairable(void **state)
 	u64le(v + 1, 3);
 	raw(x, "children", k, key_of(k, x->m2, missing, NULL), v, 9);
 	raw(x, "blobs", "sha256:bad", 10, "short", 5);
-	OK(meta_debug_set_count(x->base.m, META_GC_BLOB, NULL, x->l2, 9, 0));
+	OK(meta_debug_set_count(x->g.base.m, META_GC_BLOB, NULL, x->l2, 9, 0));
 	assert_int_equal(run(x, 0, 0), 3);
 	HAS(x, 'P', "manifest app@", x->m2, "child blob", missing, "missing");
 	HAS(x, 'P', "row blobs sha256:bad : does not decode");
 	assert_int_equal(run(x, 1, 0), 2);
 	HAS(x, 'P', missing, "(cannot be repaired)");
 	HAS(x, 'R', "blob ", x->l2, "refcount 9, expected 1");
-	assert_int_equal(blob_rc(&x->base, x->l2), 1);
+	assert_int_equal(blob_rc(&x->g.base, x->l2), 1);
 	free_out(x);
 }
 

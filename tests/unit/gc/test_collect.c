@@ -1,15 +1,11 @@
 /* The collector against a real LMDB index and blob directory: the safety
  * rule in each ordering, cascades, shared layers, intents after a crash
  * between commit and unlink, upload purge, dry runs and restarts. */
-#include "../storage/test_meta_util.h"
+#include "test_gc_util.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <time.h>
-
-#include "gc/gc.h"
-#include "storage/blob.h"
 
 /* Failure injection: blob_remove fails while fail_remove is set. */
 int __real_blob_remove(struct blob_store *bs, const char *digest);
@@ -22,47 +18,11 @@ __wrap_blob_remove(struct blob_store *bs, const char *digest)
 	return __real_blob_remove(bs, digest);
 }
 
-struct gfx {
-	struct fx base; /* base.dir = DATA/meta */
-	char data[64];
-	struct blob_store *bs;
-	struct gc *g;
-};
-
 static int
 setup(void **state)
 {
-	struct gfx *x = calloc(1, sizeof(*x));
-
-	if (x == NULL)
-		return -1;
-	strcpy(x->data, "/tmp/berth-gc-XXXXXX");
-	if (mkdtemp(x->data) == NULL)
-		return -1;
-	strcpy(x->base.dir, x->data); /* 20 bytes + "/meta" fit in 64 */
-	strcat(x->base.dir, "/meta");
-	x->base.opt.map_size = 64u << 20;
-	x->base.opt.gc_grace = GRACE;
-	if (blob_store_open(x->data, &x->bs) != 0 ||
-	    meta_open(x->base.dir, &x->base.opt, &x->base.m) != 0 ||
-	    gc_open(x->base.m, x->bs, NULL, &x->g) != 0)
-		return -1;
 	fail_remove = 0;
-	*state = x;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct gfx *x = *state;
-
-	gc_close(x->g);
-	meta_close(x->base.m);
-	blob_store_close(x->bs);
-	rm_tree(&x->base);
-	free(x);
-	return 0;
+	return gc_fx_setup(state);
 }
 
 /* Reopens the index (a restart) with reads floored at floor. */
@@ -74,43 +34,6 @@ restart(struct gfx *x, uint64_t floor)
 	x->base.opt.access_floor = floor;
 	OK(meta_open(x->base.dir, &x->base.opt, &x->base.m));
 	OK(gc_open(x->base.m, x->bs, NULL, &x->g));
-}
-
-static void
-sha256_of(const char *s, char out[DIGEST_BUF])
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-
-	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-	strcpy(out, "sha256:");
-	for (int i = 0; i < 32; i++)
-		sprintf(out + 7 + 2 * i, "%02x", md[i]);
-}
-
-/* A blob with content s: its file, then its index entry in repo. */
-static void
-push_blob(struct gfx *x, const char *repo, const char *s, uint64_t now,
-          char digest[DIGEST_BUF])
-{
-	char uuid[BLOB_UUID_BUF];
-	struct blob_upload *up;
-	uint64_t size = 0;
-
-	sha256_of(s, digest);
-	OK(blob_upload_create(x->bs, uuid));
-	OK(blob_upload_acquire(x->bs, uuid, &up));
-	OK(blob_upload_write(up, s, strlen(s)));
-	OK(blob_upload_commit(up, digest, &size));
-	OK(meta_blob_commit(x->base.m, repo, digest, size, NULL, now));
-}
-
-static int
-file_exists(struct gfx *x, const char *digest)
-{
-	uint64_t size;
-
-	return blob_stat(x->bs, digest, &size) == 0;
 }
 
 static void
@@ -127,17 +50,6 @@ run(struct gfx *x, uint64_t now, int dry)
 
 	OK(gc_run(x->g, dry, now, NULL, NULL, &r));
 	return r;
-}
-
-/* 1 when the report lists the item. */
-static int
-listed(const struct gc_report *r, enum gc_kind k, const char *digest)
-{
-	for (size_t i = 0; i < r->n_items; i++)
-		if (r->items[i].kind == k &&
-		    strcmp(r->items[i].digest, digest) == 0)
-			return 1;
-	return 0;
 }
 
 /* A HEAD of a referenced layer, then its last reference goes: the layer
@@ -541,27 +453,27 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(test_head_then_last_reference,
-	                                        setup, teardown),
+	                                        setup, gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_manifest_read_keeps_image,
-	                                        setup, teardown),
+	                                        setup, gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_mount_of_queued_blob,
-	                                        setup, teardown),
+	                                        setup, gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_repush_of_queued_manifest,
-	                                        setup, teardown),
+	                                        setup, gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_tag_moved_back, setup,
-	                                        teardown),
+	                                        gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_cascade_through_index,
-	                                        setup, teardown),
+	                                        setup, gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_shared_layers, setup,
-	                                        teardown),
+	                                        gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_intents_after_crash, setup,
-	                                        teardown),
+	                                        gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_upload_purge, setup,
-	                                        teardown),
+	                                        gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_restart_floor, setup,
-	                                        teardown),
+	                                        gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_flush_and_small_batches,
-	                                        setup, teardown),
+	                                        setup, gc_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,92 +2,9 @@
  * directory: tags expired by TTL label and by policy, what pins keep from
  * expiry and collection, dry runs, the cleanup query (gc_tags_query) and
  * repository deletes (gc_repo_delete). */
-#include "../storage/test_meta_util.h"
+#include "test_gc_util.h"
 
-#include <openssl/evp.h>
 #include <sys/stat.h>
-
-#include "gc/gc.h"
-#include "storage/blob.h"
-
-struct gfx {
-	struct fx base; /* base.dir = DATA/meta */
-	char data[64];
-	struct blob_store *bs;
-	struct gc *g;
-};
-
-static int
-setup(void **state)
-{
-	struct gfx *x = calloc(1, sizeof(*x));
-
-	if (x == NULL)
-		return -1;
-	strcpy(x->data, "/tmp/berth-ret-XXXXXX");
-	if (mkdtemp(x->data) == NULL)
-		return -1;
-	strcpy(x->base.dir, x->data);
-	strcat(x->base.dir, "/meta");
-	x->base.opt.map_size = 64u << 20;
-	x->base.opt.gc_grace = GRACE;
-	if (blob_store_open(x->data, &x->bs) != 0 ||
-	    meta_open(x->base.dir, &x->base.opt, &x->base.m) != 0 ||
-	    gc_open(x->base.m, x->bs, NULL, &x->g) != 0)
-		return -1;
-	*state = x;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct gfx *x = *state;
-
-	gc_close(x->g);
-	meta_close(x->base.m);
-	blob_store_close(x->bs);
-	rm_tree(&x->base);
-	free(x);
-	return 0;
-}
-
-static void
-sha256_of(const char *s, char out[DIGEST_BUF])
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-
-	EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL);
-	strcpy(out, "sha256:");
-	for (int i = 0; i < 32; i++)
-		sprintf(out + 7 + 2 * i, "%02x", md[i]);
-}
-
-/* A blob with content s: its file, then its index entry in repo. */
-static void
-push_blob(struct gfx *x, const char *repo, const char *s, uint64_t now,
-          char digest[DIGEST_BUF])
-{
-	char uuid[BLOB_UUID_BUF];
-	struct blob_upload *up;
-	uint64_t size = 0;
-
-	sha256_of(s, digest);
-	OK(blob_upload_create(x->bs, uuid));
-	OK(blob_upload_acquire(x->bs, uuid, &up));
-	OK(blob_upload_write(up, s, strlen(s)));
-	OK(blob_upload_commit(up, digest, &size));
-	OK(meta_blob_commit(x->base.m, repo, digest, size, NULL, now));
-}
-
-static int
-file_exists(struct gfx *x, const char *digest)
-{
-	uint64_t size;
-
-	return blob_stat(x->bs, digest, &size) == 0;
-}
 
 /* An image of two blobs, tagged (tag may be NULL) with a TTL label (ttl 0:
  * none). */
@@ -202,16 +119,6 @@ run_with(struct gfx *x, uint64_t now, int dry, const struct gc_policy *pol,
 
 	OK(gc_run_with(x->g, &o, now, &r));
 	return r;
-}
-
-static int
-listed(const struct gc_report *r, enum gc_kind k, const char *digest)
-{
-	for (size_t i = 0; i < r->n_items; i++)
-		if (r->items[i].kind == k &&
-		    strcmp(r->items[i].digest, digest) == 0)
-			return 1;
-	return 0;
 }
 
 static const struct gc_expired *
@@ -956,7 +863,7 @@ test_repo_delete(void **state)
 	assert_false(file_exists(x, l[0]));
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, gc_fx_setup, gc_fx_teardown)
 
 int
 main(void)
