@@ -266,6 +266,12 @@ int meta_list_add(struct meta_list *l, size_t *cap, const char *s, size_t n);
 void meta_repo_names(struct txn *t, MDB_dbi dbi, const char *prefix,
                      const char *after, size_t n, struct meta_list *l,
                      size_t *cap);
+/* The rest of the keys of repo's rows in one database (after repo\0: a
+ * tag, a digest) in byte order: strictly after `after` (NULL: from the
+ * first), at most n (l->more set when one follows), appended to l. */
+void meta_repo_keys(struct txn *t, MDB_dbi dbi, const char *repo,
+                    const char *after, size_t n, struct meta_list *l,
+                    size_t *cap);
 
 /* meta_tags_expire inside a txn (a dry run's, which is aborted). */
 void meta_tags_expire_txn(struct txn *t, struct meta_tag_expire *items,

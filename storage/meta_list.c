@@ -46,8 +46,6 @@ meta_tags_list(struct meta *m, const char *repo, const char *last, size_t n,
                struct meta_list *out)
 {
 	struct meta_list res = {NULL, 0, 0};
-	struct key prefix, from;
-	struct scan s;
 	struct txn t;
 	size_t cap = 0;
 
@@ -57,33 +55,48 @@ meta_tags_list(struct meta *m, const char *repo, const char *last, size_t n,
 	    !meta_repo_has_rows(&t, m->manifests, repo) &&
 	    !meta_repo_has_rows(&t, m->links, repo))
 		meta_txn_fail(&t, RC_NAME_UNKNOWN);
-	meta_key_of(&prefix, repo, "", NULL);
-	if (last != NULL)
-		meta_key_of(&from, repo, last, NULL);
-	meta_scan_open(&t, &s, m->tags, &prefix, last != NULL ? &from : NULL);
-	while (n > 0 && meta_scan_next(&s)) {
-		const char *tag = (const char *)s.k.mv_data + prefix.len;
-		size_t len = s.k.mv_size - prefix.len;
-
-		if (last != NULL && len == strlen(last) &&
-		    memcmp(tag, last, len) == 0)
-			continue;
-		if (res.count == n) {
-			res.more = 1;
-			break;
-		}
-		if (meta_list_add(&res, &cap, tag, len) != 0) {
-			meta_txn_fail(&t, -ENOMEM);
-			break;
-		}
-	}
-	meta_scan_close(&s);
+	meta_repo_keys(&t, m->tags, repo, last, n, &res, &cap);
 	if (meta_txn_end(&t) != 0) {
 		meta_list_free(&res);
 		return t.rc;
 	}
 	*out = res;
 	return 0;
+}
+
+/* The key tails after repo\0 of one database's rows of repo in byte
+ * order: strictly after `after` (NULL: from the first), at most n of them
+ * (more set when one follows), appended to l. */
+void
+meta_repo_keys(struct txn *t, MDB_dbi dbi, const char *repo, const char *after,
+               size_t n, struct meta_list *l, size_t *cap)
+{
+	struct key prefix, from;
+	struct scan s;
+	size_t got = 0;
+
+	meta_key_of(&prefix, repo, "", NULL);
+	if (after != NULL)
+		meta_key_of(&from, repo, after, NULL);
+	meta_scan_open(t, &s, dbi, &prefix, after != NULL ? &from : NULL);
+	while (n > 0 && meta_scan_next(&s)) {
+		const char *tail = (const char *)s.k.mv_data + prefix.len;
+		size_t len = s.k.mv_size - prefix.len;
+
+		if (after != NULL && len == strlen(after) &&
+		    memcmp(tail, after, len) == 0)
+			continue;
+		if (got == n) {
+			l->more = 1;
+			break;
+		}
+		if (meta_list_add(l, cap, tail, len) != 0) {
+			meta_txn_fail(t, -ENOMEM);
+			break;
+		}
+		got++;
+	}
+	meta_scan_close(&s);
 }
 
 /* The repositories (key prefixes before the first NUL) of one database

@@ -429,41 +429,6 @@ meta_repo_deleted_free(struct meta_repo_deleted *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/* The digests (keys tails after repo\0) of one database's rows of repo. */
-static int
-repo_keys(struct txn *t, MDB_dbi dbi, const char *repo, struct meta_list *out)
-{
-	struct key prefix;
-	struct scan s;
-	size_t cap = 0;
-
-	memset(out, 0, sizeof(*out));
-	meta_key_of(&prefix, repo, "", NULL);
-	meta_scan_open(t, &s, dbi, &prefix, NULL);
-	while (meta_scan_next(&s)) {
-		size_t n = s.k.mv_size - prefix.len;
-		if (out->count == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			char **ni = realloc(out->items, nc * sizeof(*ni));
-			if (ni == NULL) {
-				meta_txn_fail(t, -ENOMEM);
-				break;
-			}
-			out->items = ni;
-			cap = nc;
-		}
-		out->items[out->count] =
-		        meta_strndup((const char *)s.k.mv_data + prefix.len, n);
-		if (out->items[out->count] == NULL) {
-			meta_txn_fail(t, -ENOMEM);
-			break;
-		}
-		out->count++;
-	}
-	meta_scan_close(&s);
-	return t->rc;
-}
-
 static int
 kept_add(struct txn *t, struct meta_repo_deleted *d, const char *digest)
 {
@@ -510,16 +475,16 @@ meta_repo_delete(struct meta *m, const char *repo, const struct meta_keep *keep,
 	struct meta_repo_deleted d;
 	struct meta_list tags = {0}, mans = {0}, links = {0};
 	char **keep_m = NULL, **keep_b = NULL;
-	size_t n_keep_m = 0, n_keep_b = 0;
+	size_t n_keep_m = 0, n_keep_b = 0, cap_t = 0, cap_m = 0, cap_l = 0;
 	struct txn t;
 	struct key k;
 
 	memset(&d, 0, sizeof(d));
 	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
-	repo_keys(&t, m->tags, repo, &tags);
-	repo_keys(&t, m->manifests, repo, &mans);
-	repo_keys(&t, m->links, repo, &links);
+	meta_repo_keys(&t, m->tags, repo, NULL, SIZE_MAX, &tags, &cap_t);
+	meta_repo_keys(&t, m->manifests, repo, NULL, SIZE_MAX, &mans, &cap_m);
+	meta_repo_keys(&t, m->links, repo, NULL, SIZE_MAX, &links, &cap_l);
 	if (t.rc == 0 && tags.count == 0 && mans.count == 0 && links.count == 0)
 		meta_txn_fail(&t, RC_NAME_UNKNOWN);
 	d.tag_list = calloc(tags.count + 1, sizeof(*d.tag_list));

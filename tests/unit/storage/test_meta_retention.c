@@ -77,6 +77,24 @@ tag_of(const struct walk *w, const char *repo, const char *tag)
 	return NULL;
 }
 
+/* The last pull of r:tag that a walk reports. */
+static uint64_t
+last_pulled(struct fx *f, const char *tag)
+{
+	return tag_of(walk(f, NULL, NULL, 0), "r", tag)->last_pulled;
+}
+
+/* The sizes a walk reports for repo:tag: all of it, and its own. */
+static void
+expect_sizes(const struct walk *w, const char *repo, const char *tag,
+             uint64_t size, uint64_t unique)
+{
+	const struct meta_tag_info *t = tag_of(w, repo, tag);
+
+	assert_int_equal(t->size, size);
+	assert_int_equal(t->unique, unique);
+}
+
 /* A blob of the given size linked in repo. */
 static const char *
 blob(struct fx *f, const char *repo, char d[DIGEST_BUF], unsigned n,
@@ -84,6 +102,28 @@ blob(struct fx *f, const char *repo, char d[DIGEST_BUF], unsigned n,
 {
 	OK(meta_blob_commit(f->m, repo, dg(d, n), size, NULL, T0));
 	return d;
+}
+
+/* n blobs linked in repo, numbered from 1, of 1, 20, 300, 4000 and 50000
+ * bytes: a sum of sizes tells which ones it counts. */
+static void
+blobs(struct fx *f, const char *repo, char b[][DIGEST_BUF], unsigned n)
+{
+	uint64_t unit = 1;
+
+	assert_true(n <= 5);
+	for (unsigned i = 0; i < n; i++, unit *= 10)
+		blob(f, repo, b[i], i + 1, (i + 1) * unit);
+}
+
+/* Repo r: blobs of 1000 and 20 bytes and an image of them tagged t. */
+static void
+image_1020(struct fx *f, char b1[DIGEST_BUF], char b2[DIGEST_BUF],
+           char m[DIGEST_BUF])
+{
+	blob(f, "r", b1, 1, 1000);
+	blob(f, "r", b2, 2, 20);
+	put_image(f, "r", dg(m, 100), "t", b1, b2, T0);
 }
 
 /* An index in repo over two manifests (children of that repo). */
@@ -274,15 +314,10 @@ test_sizes_image_alone(void **state)
 {
 	struct fx *f = *state;
 	char b1[DIGEST_BUF], b2[DIGEST_BUF], m[DIGEST_BUF];
-	const struct meta_tag_info *t;
 	uint64_t size = 0, unique = 0;
 
-	blob(f, "r", b1, 1, 1000);
-	blob(f, "r", b2, 2, 20);
-	put_image(f, "r", dg(m, 100), "t", b1, b2, T0);
-	t = tag_of(walk(f, NULL, NULL, 1), "r", "t");
-	assert_int_equal(t->size, MSZ + 1020);
-	assert_int_equal(t->unique, 1020);
+	image_1020(f, b1, b2, m);
+	expect_sizes(walk(f, NULL, NULL, 1), "r", "t", MSZ + 1020, 1020);
 	OK(meta_tag_sizes(f->m, "r", m, &size, &unique));
 	assert_int_equal(size, MSZ + 1020);
 	assert_int_equal(unique, 1020);
@@ -296,15 +331,11 @@ test_sizes_two_tags(void **state)
 	char b1[DIGEST_BUF], b2[DIGEST_BUF], m[DIGEST_BUF];
 	struct walk *w;
 
-	blob(f, "r", b1, 1, 1000);
-	blob(f, "r", b2, 2, 20);
-	put_image(f, "r", dg(m, 100), "t", b1, b2, T0);
+	image_1020(f, b1, b2, m);
 	put_image(f, "r", m, "u", b1, b2, T0);
 	w = walk(f, NULL, NULL, 1);
-	assert_int_equal(tag_of(w, "r", "t")->size, MSZ + 1020);
-	assert_int_equal(tag_of(w, "r", "t")->unique, 0);
-	assert_int_equal(tag_of(w, "r", "u")->size, MSZ + 1020);
-	assert_int_equal(tag_of(w, "r", "u")->unique, 0);
+	expect_sizes(w, "r", "t", MSZ + 1020, 0);
+	expect_sizes(w, "r", "u", MSZ + 1020, 0);
 }
 
 /* Two images sharing a layer: the shared layer is nobody's own. */
@@ -322,10 +353,8 @@ test_sizes_shared_layer(void **state)
 	put_image(f, "r", dg(m1, 100), "one", base, l1, T0);
 	put_image(f, "r", dg(m2, 101), "two", base, l2, T0);
 	w = walk(f, NULL, NULL, 1);
-	assert_int_equal(tag_of(w, "r", "one")->size, MSZ + 5030);
-	assert_int_equal(tag_of(w, "r", "one")->unique, 30);
-	assert_int_equal(tag_of(w, "r", "two")->size, MSZ + 5400);
-	assert_int_equal(tag_of(w, "r", "two")->unique, 400);
+	expect_sizes(w, "r", "one", MSZ + 5030, 30);
+	expect_sizes(w, "r", "two", MSZ + 5400, 400);
 }
 
 /* The same image in two repositories: its layers are held twice. */
@@ -334,16 +363,16 @@ test_sizes_other_repo(void **state)
 {
 	struct fx *f = *state;
 	char b1[DIGEST_BUF], b2[DIGEST_BUF], m[DIGEST_BUF];
+	struct walk *w;
 	uint64_t sz;
 
-	blob(f, "r", b1, 1, 1000);
-	blob(f, "r", b2, 2, 20);
-	put_image(f, "r", dg(m, 100), "t", b1, b2, T0);
+	image_1020(f, b1, b2, m);
 	OK(meta_blob_mount(f->m, "s", b1, "r", T0, &sz));
 	OK(meta_blob_mount(f->m, "s", b2, "r", T0, &sz));
 	put_image(f, "s", m, "t", b1, b2, T0);
-	assert_int_equal(tag_of(walk(f, NULL, NULL, 1), "r", "t")->unique, 0);
-	assert_int_equal(tag_of(walk(f, NULL, NULL, 1), "s", "t")->unique, 0);
+	w = walk(f, NULL, NULL, 1);
+	expect_sizes(w, "r", "t", MSZ + 1020, 0);
+	expect_sizes(w, "s", "t", MSZ + 1020, 0);
 }
 
 /* An index: its children and their layers are its own when only it
@@ -355,16 +384,12 @@ test_sizes_index(void **state)
 	char b[4][DIGEST_BUF], m1[DIGEST_BUF], m2[DIGEST_BUF], ix[DIGEST_BUF];
 	struct walk *w;
 
-	blob(f, "r", b[0], 1, 1);
-	blob(f, "r", b[1], 2, 20);
-	blob(f, "r", b[2], 3, 300);
-	blob(f, "r", b[3], 4, 4000);
+	blobs(f, "r", b, 4);
 	put_image(f, "r", dg(m1, 100), NULL, b[0], b[1], T0);
 	put_image(f, "r", dg(m2, 101), NULL, b[0], b[2], T0); /* b0 twice */
 	put_index(f, "r", dg(ix, 50), "idx", m1, m2, T0);
 	w = walk(f, NULL, NULL, 1);
-	assert_int_equal(tag_of(w, "r", "idx")->size, 3 * MSZ + 321);
-	assert_int_equal(tag_of(w, "r", "idx")->unique, 321);
+	expect_sizes(w, "r", "idx", 3 * MSZ + 321, 321);
 	assert_string_equal(tag_of(w, "r", "idx")->media_type, MT_OCI_INDEX);
 }
 
@@ -378,18 +403,13 @@ test_sizes_index_child_tagged(void **state)
 	char b[4][DIGEST_BUF], m1[DIGEST_BUF], m2[DIGEST_BUF], ix[DIGEST_BUF];
 	struct walk *w;
 
-	blob(f, "r", b[0], 1, 1);
-	blob(f, "r", b[1], 2, 20);
-	blob(f, "r", b[2], 3, 300);
-	blob(f, "r", b[3], 4, 4000);
+	blobs(f, "r", b, 4);
 	put_image(f, "r", dg(m1, 100), "amd64", b[0], b[1], T0);
 	put_image(f, "r", dg(m2, 101), NULL, b[2], b[3], T0);
 	put_index(f, "r", dg(ix, 200), "idx", m1, m2, T0);
 	w = walk(f, NULL, NULL, 1);
-	assert_int_equal(tag_of(w, "r", "idx")->size, 3 * MSZ + 4321);
-	assert_int_equal(tag_of(w, "r", "idx")->unique, 4300);
-	assert_int_equal(tag_of(w, "r", "amd64")->size, MSZ + 21);
-	assert_int_equal(tag_of(w, "r", "amd64")->unique, 0);
+	expect_sizes(w, "r", "idx", 3 * MSZ + 4321, 4300);
+	expect_sizes(w, "r", "amd64", MSZ + 21, 0);
 }
 
 /* ---- expiring tags ---- */
@@ -465,11 +485,7 @@ repo_fill(struct fx *f, struct repo_fx *r)
 {
 	uint64_t sz;
 
-	blob(f, "r", r->b[0], 1, 1);
-	blob(f, "r", r->b[1], 2, 20);
-	blob(f, "r", r->b[2], 3, 300);
-	blob(f, "r", r->b[3], 4, 4000);  /* linked, never used */
-	blob(f, "r", r->b[4], 5, 50000); /* only m3 */
+	blobs(f, "r", r->b, 5); /* b3 linked, never used; b4 only m3's */
 	blob(f, "s", r->b[5], 6, 6);
 	put_image(f, "r", dg(r->m1, 100), "a", r->b[0], r->b[1], T0);
 	put_image(f, "r", dg(r->m2, 101), "b", r->b[0], r->b[2], T0);
@@ -481,6 +497,18 @@ repo_fill(struct fx *f, struct repo_fx *r)
 	OK(meta_blob_mount(f->m, "s", r->b[0], "r", T0, &sz));
 	put_image(f, "s", dg(r->s1, 400), "keep", r->b[0], r->b[5], T0);
 	assert_consistent(f);
+}
+
+/* What a repository delete reports: tags, manifests and blob links
+ * deleted, and the bytes nothing references any more. */
+static void
+expect_deleted(const struct meta_repo_deleted *d, uint64_t tags,
+               uint64_t manifests, uint64_t links, uint64_t bytes)
+{
+	assert_int_equal(d->tags, tags);
+	assert_int_equal(d->manifests, manifests);
+	assert_int_equal(d->links, links);
+	assert_int_equal(d->bytes, bytes);
 }
 
 static void
@@ -495,9 +523,8 @@ test_repo_delete_all(void **state)
 
 	repo_fill(f, &r);
 	OK(meta_repo_delete(f->m, "r", NULL, T0 + 10, &d));
-	assert_int_equal(d.tags, 5);
-	assert_int_equal(d.manifests, 5);
-	assert_int_equal(d.links, 5);
+	/* b1 is still used by s: not counted. */
+	expect_deleted(&d, 5, 5, 5, 20 + 300 + 4000 + 50000);
 	assert_int_equal(d.n_kept, 0);
 	assert_non_null(d.tag_list);
 	assert_string_equal(d.tag_list[0].tag, "a");
@@ -508,8 +535,6 @@ test_repo_delete_all(void **state)
 	assert_string_equal(d.tag_list[3].tag, "idx");
 	assert_string_equal(d.tag_list[3].digest, r.ix);
 	assert_string_equal(d.tag_list[4].tag, "idx2");
-	/* b1 is still used by s: not counted. */
-	assert_int_equal(d.bytes, 20 + 300 + 4000 + 50000);
 	meta_repo_deleted_free(&d);
 
 	RC(RC_NAME_UNKNOWN, meta_tags_list(f->m, "r", NULL, SIZE_MAX, &l));
@@ -561,31 +586,39 @@ keep_tag(const char *repo, const char *tag, void *arg)
 	return k->tag != NULL && strcmp(tag, k->tag) == 0;
 }
 
+/* Deletes repo r at T0 + 10, keeping the manifest digest and the tag
+ * (either NULL) as pins would; the keep callbacks must be asked. */
+static void
+delete_keeping(struct fx *f, const char *manifest, const char *tag,
+               struct meta_repo_deleted *d)
+{
+	struct keep_ctx kc = {manifest, tag, 0};
+	struct meta_keep keep = {
+	        .manifest = keep_manifest, .tag = keep_tag, .arg = &kc};
+
+	OK(meta_repo_delete(f->m, "r", &keep, T0 + 10, d));
+	assert_true(kc.calls > 0);
+}
+
 /* A pinned index keeps its child manifests and their blob links. */
 static void
 test_repo_delete_keeps_pinned_index(void **state)
 {
 	struct fx *f = *state;
 	struct repo_fx r;
-	struct keep_ctx kc = {NULL, NULL, 0};
-	struct meta_keep keep = {
-	        .manifest = keep_manifest, .tag = keep_tag, .arg = &kc};
 	struct meta_repo_deleted d;
 	struct meta_manifest mm;
 	struct meta_list l;
 	uint64_t sz;
 
 	repo_fill(f, &r);
-	kc.manifest = r.ix;
-	OK(meta_repo_delete(f->m, "r", &keep, T0 + 10, &d));
-	assert_true(kc.calls > 0);
+	delete_keeping(f, r.ix, NULL, &d);
 	assert_int_equal(d.n_kept, 1);
 	assert_string_equal(d.kept[0].digest, r.ix);
 	assert_int_equal(d.kept[0].tags.count, 0);
-	assert_int_equal(d.tags, 5);      /* its tag goes: the pin holds it */
-	assert_int_equal(d.manifests, 2); /* m3 and ix2 */
-	assert_int_equal(d.links, 2);     /* b4 and b5 */
-	assert_int_equal(d.bytes, 4000 + 50000);
+	/* All 5 tags go (the pin holds the index); manifests m3 and ix2,
+	 * links b4 and b5. */
+	expect_deleted(&d, 5, 2, 2, 4000 + 50000);
 	meta_repo_deleted_free(&d);
 
 	OK(meta_manifest_get(f->m, "r", r.ix, 0, &mm));
@@ -616,25 +649,20 @@ test_repo_delete_keeps_pinned_tag(void **state)
 {
 	struct fx *f = *state;
 	struct repo_fx r;
-	struct keep_ctx kc = {NULL, "c", 0};
-	struct meta_keep keep = {
-	        .manifest = keep_manifest, .tag = keep_tag, .arg = &kc};
 	struct meta_repo_deleted d;
 	struct meta_manifest mm;
 	struct meta_list l;
 	uint64_t sz;
 
 	repo_fill(f, &r);
-	OK(meta_repo_delete(f->m, "r", &keep, T0 + 10, &d));
+	delete_keeping(f, NULL, "c", &d);
 	assert_int_equal(d.n_kept, 1);
 	assert_string_equal(d.kept[0].digest, r.m2);
 	expect_list(&d.kept[0].tags, 0, 1, "c");
-	assert_int_equal(d.tags, 4);
+	/* Manifests: all but m2; links b2, b4, b5. */
+	expect_deleted(&d, 4, 4, 3, 20 + 4000 + 50000);
 	for (size_t i = 0; i < d.tags; i++)
 		assert_string_not_equal(d.tag_list[i].tag, "c");
-	assert_int_equal(d.manifests, 4); /* all but m2 */
-	assert_int_equal(d.links, 3);     /* b2, b4, b5 */
-	assert_int_equal(d.bytes, 20 + 4000 + 50000);
 	meta_repo_deleted_free(&d);
 	OK(meta_tags_list(f->m, "r", NULL, SIZE_MAX, &l));
 	expect_list(&l, 0, 1, "c");
@@ -654,17 +682,12 @@ test_repo_delete_keep_nothing(void **state)
 {
 	struct fx *f = *state;
 	struct repo_fx r;
-	struct keep_ctx kc = {NULL, NULL, 0};
-	struct meta_keep keep = {
-	        .manifest = keep_manifest, .tag = keep_tag, .arg = &kc};
 	struct meta_repo_deleted d;
 
 	repo_fill(f, &r);
-	OK(meta_repo_delete(f->m, "r", &keep, T0 + 10, &d));
+	delete_keeping(f, NULL, NULL, &d);
 	assert_int_equal(d.n_kept, 0);
-	assert_int_equal(d.tags, 5);
-	assert_int_equal(d.manifests, 5);
-	assert_int_equal(d.links, 5);
+	expect_deleted(&d, 5, 5, 5, 20 + 300 + 4000 + 50000);
 	meta_repo_deleted_free(&d);
 	assert_consistent(f);
 }
@@ -677,17 +700,12 @@ test_repo_delete_referrers(void **state)
 	struct fx *f = *state;
 	char b[3][DIGEST_BUF], m1[DIGEST_BUF], m2[DIGEST_BUF];
 	char s1[DIGEST_BUF], s2[DIGEST_BUF];
-	struct keep_ctx kc = {NULL, NULL, 0};
-	struct meta_keep keep = {
-	        .manifest = keep_manifest, .tag = keep_tag, .arg = &kc};
 	struct meta_repo_deleted d;
 	struct meta_referrers refs;
 	struct meta_manifest mm;
 	struct mi x;
 
-	blob(f, "r", b[0], 1, 1);
-	blob(f, "r", b[1], 2, 20);
-	blob(f, "r", b[2], 3, 300);
+	blobs(f, "r", b, 3);
 	put_image(f, "r", dg(m1, 100), "a", b[0], b[1], T0);
 	put_image(f, "r", dg(m2, 101), "b", b[1], b[0], T0);
 	OK(put(f, "r", dg(s1, 200), NULL,
@@ -701,14 +719,12 @@ test_repo_delete_referrers(void **state)
 	assert_int_equal(mf_rc(f, "r", s1), 1); /* its subject holds it */
 	assert_consistent(f);
 
-	/* The signature s1 pinned, its subject not. */
-	kc.manifest = s1;
-	OK(meta_repo_delete(f->m, "r", &keep, T0 + 10, &d));
+	/* The signature s1 pinned, its subject not: links b0, b1 go (b2 is
+	 * s1's). */
+	delete_keeping(f, s1, NULL, &d);
 	assert_int_equal(d.n_kept, 1);
 	assert_string_equal(d.kept[0].digest, s1);
-	assert_int_equal(d.manifests, 3);
-	assert_int_equal(d.links, 2); /* b0, b1; b2 is s1's */
-	assert_int_equal(d.bytes, 21);
+	expect_deleted(&d, 2, 3, 2, 21);
 	meta_repo_deleted_free(&d);
 	OK(meta_manifest_get(f->m, "r", s1, 0, &mm));
 	RC(RC_MANIFEST_UNKNOWN, meta_manifest_get(f->m, "r", s2, 0, &mm));
@@ -720,8 +736,7 @@ test_repo_delete_referrers(void **state)
 	assert_consistent(f);
 	/* Then the rest. */
 	OK(meta_repo_delete(f->m, "r", NULL, T0 + 20, &d));
-	assert_int_equal(d.manifests, 1);
-	assert_int_equal(d.bytes, 300);
+	expect_deleted(&d, 0, 1, 1, 300);
 	meta_repo_deleted_free(&d);
 	assert_consistent(f);
 }
@@ -759,10 +774,7 @@ test_repo_delete_links_only(void **state)
 
 	two_blobs(f, "r", b1, b2);
 	OK(meta_repo_delete(f->m, "r", NULL, T0 + 5, &d));
-	assert_int_equal(d.tags, 0);
-	assert_int_equal(d.manifests, 0);
-	assert_int_equal(d.links, 2);
-	assert_int_equal(d.bytes, 30);
+	expect_deleted(&d, 0, 0, 2, 30);
 	meta_repo_deleted_free(&d);
 	assert_consistent(f);
 }
@@ -856,8 +868,7 @@ test_flush_last_pulled(void **state)
 	put_image(f, "r", dg(m, 100), "t", b1, b2, T0);
 	put_image(f, "r", m, "u", b1, b2, T0);
 	put_image(f, "r", dg(m2, 101), "v", b2, b1, T0);
-	assert_int_equal(tag_of(walk(f, NULL, NULL, 0), "r", "t")->last_pulled,
-	                 0);
+	assert_int_equal(last_pulled(f, "t"), 0);
 	OK(meta_manifest_read(f->m, "r", "t", 1, T0 + 50, &mm));
 	free(mm.body);
 	w = walk(f, NULL, NULL, 0);
@@ -871,8 +882,7 @@ test_flush_last_pulled(void **state)
 	assert_int_equal(flushed, 1);
 	assert_int_equal(write_txns(f), w0 + 1);
 	assert_int_equal(flush_txns(f), f0 + 1);
-	assert_int_equal(tag_of(walk(f, NULL, NULL, 0), "r", "t")->last_pulled,
-	                 T0 + 50);
+	assert_int_equal(last_pulled(f, "t"), T0 + 50);
 	/* After a restart (nothing in memory, reads floored later): the
 	 * row's time, not the floor. */
 	f->opt.access_floor = T0 + 70;
@@ -882,18 +892,15 @@ test_flush_last_pulled(void **state)
 	assert_int_equal(tag_of(w, "r", "v")->last_pulled, 0);
 	/* A pull by digest counts for the tags on it. */
 	OK(meta_manifest_read(f->m, "r", m2, 0, T0 + 80, &mm));
-	assert_int_equal(tag_of(walk(f, NULL, NULL, 0), "r", "v")->last_pulled,
-	                 T0 + 80);
+	assert_int_equal(last_pulled(f, "v"), T0 + 80);
 	OK(meta_access_flush(f->m, &flushed));
 	assert_int_equal(flushed, 1);
 	reopen(f);
-	assert_int_equal(tag_of(walk(f, NULL, NULL, 0), "r", "v")->last_pulled,
-	                 T0 + 80);
+	assert_int_equal(last_pulled(f, "v"), T0 + 80);
 	/* An older pull flushed later does not move it back. */
 	OK(meta_manifest_read(f->m, "r", m2, 0, T0 + 75, &mm));
 	OK(meta_access_flush(f->m, &flushed));
-	assert_int_equal(tag_of(walk(f, NULL, NULL, 0), "r", "v")->last_pulled,
-	                 T0 + 80);
+	assert_int_equal(last_pulled(f, "v"), T0 + 80);
 	assert_consistent(f);
 }
 
@@ -977,8 +984,7 @@ test_no_read_tracking(void **state)
 	two_blobs(f, "r", b1, b2);
 	put_image(f, "r", dg(m, 100), "t", b1, b2, T0);
 	OK(meta_manifest_read(f->m, "r", "t", 0, T0 + 50, &mm));
-	assert_int_equal(tag_of(walk(f, NULL, NULL, 0), "r", "t")->last_pulled,
-	                 0);
+	assert_int_equal(last_pulled(f, "t"), 0);
 	w0 = write_txns(f);
 	OK(meta_access_flush(f->m, &flushed));
 	assert_int_equal(flushed, 0);
