@@ -28,7 +28,7 @@ struct gc_options {
 	/* While busy(busy_arg) says requests are being served, the collector
 	 * paces itself to use at most busy_share percent of the time (it
 	 * sleeps between its txns), so pulls keep their throughput; idle, it
-	 * runs flat out. busy NULL: never paced. busy_share 0 = default 20. */
+	 * runs flat out. busy NULL: never paced. busy_share 0 = default 10. */
 	int (*busy)(void *busy_arg);
 	void *busy_arg;
 	unsigned busy_share;
@@ -313,10 +313,11 @@ struct gc_run_options {
 /* One run: the tags that expired by TTL label or policy at now (pinned
  * ones excepted) are deleted, then the collector drains the queue, never
  * deleting a pinned manifest (nor, through it, what it references).
- * Expired tags free their bytes at the first run past the grace, since
- * their manifests are queued at the moment of the expiry like after any
- * tag delete. A dry run changes nothing and reports what would expire and
- * be deleted. gc_run is this without policy and pins. */
+ * An expired tag's manifest is queued like after any tag delete, at its
+ * last access (pull, push, server start) + grace: an image nobody read
+ * within the grace goes in the same run, one read recently at the first
+ * run past the grace. A dry run changes nothing and reports what would expire
+ * and be deleted. gc_run is this without policy and pins. */
 int gc_run_with(struct gc *g, const struct gc_run_options *o, uint64_t now,
                 struct gc_report *out) __attribute__((warn_unused_result));
 

@@ -31,10 +31,11 @@
  *   manifest refcount (per repo) = tags pointing at it + index/list rows of
  *                       the same repo listing it as a child + 1 when its
  *                       subject manifest exists in the same repo.
- * When a count falls to 0 (or a blob is created unreferenced, or a manifest
- * is pushed by digest without a tag) the item goes on gcq with due time
- * now + grace; a count rising above 0 takes it off the queue. A read of a
- * queued item (meta_touch_queued) pushes its due time to now + grace.
+ * A blob created unreferenced, or a manifest pushed by digest without a
+ * tag, goes on gcq with due time now + grace; an item whose count falls to
+ * 0 goes on it at its last access (row touched, remembered read, floor) +
+ * grace (meta_free_after). A count rising above 0 takes it off the queue;
+ * a read of a queued item pushes its due time to now + grace.
  *
  * Functions never return pointers into LMDB memory; output parameters are
  * set only on success. All times are seconds since the epoch. */

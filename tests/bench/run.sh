@@ -17,6 +17,7 @@
 # bandwidth), BENCH_TARGETS ("berth distribution nginx"),
 # BENCH_PHASES (all), BENCH_BERTH (BUILD_DIR/berth),
 # BENCH_OUT (BUILD_DIR/bench-results.md), BENCH_KEEP=1 keeps the temp dir.
+# The gc and retention parts have knobs of their own (gc.sh, retention.sh).
 # Exits 0 unless the harness itself broke; PASS/MISS lines are informational.
 set -euo pipefail
 
