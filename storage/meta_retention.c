@@ -407,7 +407,8 @@ meta_repos_list(struct meta *m, const char *prefix, struct meta_list *out)
 		return t.rc;
 	}
 	/* one name per repository, in order */
-	qsort(res.items, res.count, sizeof(*res.items), cmp_str);
+	if (res.count > 1) /* qsort wants a non-NULL base even for 0 */
+		qsort(res.items, res.count, sizeof(*res.items), cmp_str);
 	for (size_t i = 0; i < res.count; i++) {
 		if (w > 0 && strcmp(res.items[w - 1], res.items[i]) == 0)
 			free(res.items[i]);
