@@ -12,6 +12,7 @@
 # line and sends the server nothing at all.
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/lib.sh
+. tests/integration/kube_lib.sh
 
 unset BERTH_SERVER BERTH_USER BERTH_PASSWORD_FILE BERTH_TOKEN_FILE \
 	BERTH_REGISTRY_HOSTS BERTH_KUBE_SA_DIR KUBERNETES_SERVICE_HOST \
@@ -19,7 +20,6 @@ unset BERTH_SERVER BERTH_USER BERTH_PASSWORD_FILE BERTH_TOKEN_FILE \
 # Everything here is on 127.0.0.1: no proxy in between.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 FIX=$PWD/tests/integration/fixtures/kube
-: >"$T/all_out" # every byte berth gc printed, searched for the tokens
 
 missing=
 for tool in python3 openssl jq curl; do
@@ -31,162 +31,25 @@ if [ -n "$missing" ]; then
 	exit 1
 fi
 
-gc_run() {
-	"$BERTH_BIN" gc "$@" >"$T/gc.out" 2>"$T/gc.err"
-	RC=$?
-	OUT=$(cat "$T/gc.out")
-	ERR=$(cat "$T/gc.err")
-	cat "$T/gc.out" "$T/gc.err" >>"$T/all_out"
-}
-nlines() { if [ -z "$1" ]; then echo 0; else printf '%s\n' "$1" | wc -l; fi; }
-# expect_gc_fail NAME EXIT ERE: exit EXIT, nothing on stdout, one line
-# "berth gc: …" on stderr matching ERE.
-expect_gc_fail() {
-	if [ "$RC" = "$2" ] && [ -z "$OUT" ] && [ "$(nlines "$ERR")" = 1 ] &&
-		[[ $ERR == "berth gc: "* ]] && [[ $ERR =~ $3 ]]; then
-		ok "$1"
-	else
-		fail "$1: want exit $2 and one line /$3/; got exit $RC, stdout '${OUT:0:200}', stderr '${ERR:0:400}'"
-	fi
-}
-# expect_gc_line NAME ERE: exit 0, one line on stdout matching ERE, nothing
-# on stderr.
-expect_gc_line() {
-	if [ "$RC" = 0 ] && [ -z "$ERR" ] && [ "$(nlines "$OUT")" = 1 ] && [[ $OUT =~ $2 ]]; then
-		ok "$1"
-	else
-		fail "$1: want exit 0 and one line /$2/; got exit $RC, stdout '${OUT:0:300}', stderr '${ERR:0:400}'"
-	fi
-}
+. tests/integration/gc_cli_lib.sh
 
 # ---- a test CA, a server certificate for 127.0.0.1, another CA
-mkcert() {
-	local d=$T/pki
-	mkdir -p "$d" && cd "$d" || return 1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout ca.key -out ca.crt -days 2 -subj "/CN=kubernetes-test-ca" \
-		-addext basicConstraints=critical,CA:TRUE \
-		-addext keyUsage=critical,keyCertSign,cRLSign &&
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout apiserver.key -out apiserver.csr -subj "/CN=kube-apiserver" &&
-		printf '%s\n' 'subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc' \
-			'basicConstraints=CA:FALSE' 'extendedKeyUsage=serverAuth' >ext.cnf &&
-		openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key \
-			-CAcreateserial -days 2 -extfile ext.cnf -out apiserver.crt &&
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout other-ca.key -out other-ca.crt -days 2 -subj "/CN=another-ca"
-	local rc=$?
-	cd - >/dev/null || return 1
-	return $rc
-}
-if ! mkcert >"$T/openssl.log" 2>&1; then
+if ! kube_certs; then
 	fail "kube.certificates: openssl failed: $(tail -3 "$T/openssl.log" | tr '\n' ' ')"
 	exit 1
 fi
 
 # ---- service account directories: token + ca.crt
-rand() { head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '='; }
-GOOD_TOK="eyJhbGciOiJSUzI1NiIsImtpZCI6ImJlcnRoLXRlc3QifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6cmVnaXN0cnk6YmVydGgtZ2MifQ.$(rand)"
-WRONG_TOK="eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ3cm9uZyJ9.$(rand)"
-PODS_TOK="pods-only.$(rand)"
-BROKEN_TOK="broken-json.$(rand)"
-sa_make() { # sa_make NAME TOKEN CA
-	mkdir -p "$T/$1"
-	[ -n "$2" ] && printf '%s' "$2" >"$T/$1/token"
-	cp "$3" "$T/$1/ca.crt"
-}
-sa_make sa "$GOOD_TOK" "$T/pki/ca.crt"
-sa_make sa-wrong "$WRONG_TOK" "$T/pki/ca.crt"
-sa_make sa-podsonly "$PODS_TOK" "$T/pki/ca.crt"
-sa_make sa-broken "$BROKEN_TOK" "$T/pki/ca.crt"
-sa_make sa-otherca "$GOOD_TOK" "$T/pki/other-ca.crt"
-sa_make sa-notoken "" "$T/pki/ca.crt"
-
-# ---- the stand-in Kubernetes API
-cat >"$T/kube.py" <<'PY'
-import json, os, ssl, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
-
-port, fixdir, cert, key, log = sys.argv[1:6]
-good, pods_only, broken = sys.argv[6:9]
-ENDPOINTS = {"/api/v1/pods": ("pods", ""),
-             "/apis/apps/v1/deployments": ("deployments", "apps"),
-             "/apis/apps/v1/replicasets": ("replicasets", "apps"),
-             "/apis/apps/v1/statefulsets": ("statefulsets", "apps"),
-             "/apis/apps/v1/daemonsets": ("daemonsets", "apps"),
-             "/apis/batch/v1/jobs": ("jobs", "batch"),
-             "/apis/batch/v1/cronjobs": ("cronjobs", "batch")}
-PAGES = {}  # path -> [(raw page, its metadata.continue)]
-for path, (res, _) in ENDPOINTS.items():
-    n, PAGES[path] = 1, []
-    while os.path.exists("%s/%s-%d.json" % (fixdir, res, n)):
-        raw = open("%s/%s-%d.json" % (fixdir, res, n), "rb").read()
-        PAGES[path].append((raw, json.loads(raw)["metadata"].get("continue", "")))
-        n += 1
-lock = threading.Lock()
-
-def status(code, reason, message, details=None):
-    s = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-         "status": "Failure", "message": message, "reason": reason,
-         "code": code}
-    if details:
-        s["details"] = details
-    return json.dumps(s).encode()
-
-def answer(path, auth, cont):
-    if auth not in ("Bearer " + good, "Bearer " + pods_only, "Bearer " + broken):
-        return 401, status(401, "Unauthorized", "Unauthorized"), "-"
-    if path not in ENDPOINTS:
-        return 404, status(404, "NotFound", "the server could not find the requested resource"), "-"
-    res, group = ENDPOINTS[path]
-    if auth == "Bearer " + pods_only and res != "pods":
-        return 403, status(403, "Forbidden",
-            '%s.%s is forbidden: User "system:serviceaccount:registry:berth-gc" '
-            'cannot list resource "%s" in API group "%s" at the cluster scope'
-            % (res, group, res, group), {"group": group, "kind": res}), "-"
-    pages = PAGES[path]
-    if cont is None:
-        i = 0
-    else:
-        i = next((k + 1 for k, (_, c) in enumerate(pages) if c and c == cont), len(pages))
-    if i >= len(pages):
-        return 410, status(410, "Expired", "The provided continue parameter is "
-            "too old to display a consistent list result. You can start a new "
-            "list without the continue parameter."), "-"
-    raw = pages[i][0]
-    if auth == "Bearer " + broken and res == "cronjobs" and i == 1:
-        raw = raw[:len(raw) // 2]  # a connection cut in the middle
-    return 200, raw, str(i + 1)
-
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):
-        u = urlsplit(self.path)
-        q = parse_qs(u.query, keep_blank_values=True)
-        cont = q["continue"][0] if "continue" in q else None
-        code, body, page = answer(u.path, self.headers.get("Authorization", ""), cont)
-        with lock, open(log, "a") as f:
-            f.write("GET %s limit=%s continue=%s -> %d page %s\n" % (
-                u.path, ",".join(q.get("limit", ["-"])),
-                "-" if cont is None else cont, code, page))
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Audit-Id", "5d1e2f6a-0c4b-4f0e-9a55-3f1d2c7b8e90")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-srv = ThreadingHTTPServer(("127.0.0.1", int(port)), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-srv.serve_forever()
-PY
+GOOD_TOK="eyJhbGciOiJSUzI1NiIsImtpZCI6ImJlcnRoLXRlc3QifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6cmVnaXN0cnk6YmVydGgtZ2MifQ.$(kube_rand)"
+WRONG_TOK="eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ3cm9uZyJ9.$(kube_rand)"
+PODS_TOK="pods-only.$(kube_rand)"
+BROKEN_TOK="broken-json.$(kube_rand)"
+kube_sa sa "$GOOD_TOK" "$T/pki/ca.crt"
+kube_sa sa-wrong "$WRONG_TOK" "$T/pki/ca.crt"
+kube_sa sa-podsonly "$PODS_TOK" "$T/pki/ca.crt"
+kube_sa sa-broken "$BROKEN_TOK" "$T/pki/ca.crt"
+kube_sa sa-otherca "$GOOD_TOK" "$T/pki/other-ca.crt"
+kube_sa sa-notoken "" "$T/pki/ca.crt"
 
 # ---- the stand-in berth: records each request and POST body
 cat >"$T/berth.py" <<'PY'
@@ -249,29 +112,13 @@ PY
 
 stop_fakes() {
 	local p
-	for p in ${KUBE_PID:-} ${FAKE_PID:-}; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	KUBE_PID= FAKE_PID=
+	kube_stop
+	[ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null && wait "$FAKE_PID" 2>/dev/null
+	FAKE_PID=
 }
 cleanup_fns+=(stop_fakes)
-# start_kube, start_berth_fake: each stand-in on a free port (KPORT,
-# BPORT), retried on another when the port was taken meanwhile.
-start_kube() {
-	local i
-	for i in 1 2 3; do
-		KPORT=$(free_port)
-		python3 "$T/kube.py" "$KPORT" "$FIX" "$T/pki/apiserver.crt" "$T/pki/apiserver.key" \
-			"$T/kube.log" "$GOOD_TOK" "$PODS_TOK" "$BROKEN_TOK" >>"$T/kube.err" 2>&1 &
-		KUBE_PID=$!
-		for _ in $(seq 1 50); do
-			curl -s -o /dev/null --cacert "$T/pki/ca.crt" "https://127.0.0.1:$KPORT/readyz" && return 0
-			kill -0 "$KUBE_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill "$KUBE_PID" 2>/dev/null
-		wait "$KUBE_PID" 2>/dev/null
-	done
-	return 1
-}
+# start_berth_fake: the berth stand-in on a free port (BPORT), retried
+# on another when the port was taken meanwhile.
 start_berth_fake() {
 	local i
 	for i in 1 2 3; do
@@ -288,7 +135,7 @@ start_berth_fake() {
 	done
 	return 1
 }
-if ! start_kube; then
+if ! kube_start "$FIX" "$GOOD_TOK" "$PODS_TOK" "$BROKEN_TOK"; then
 	fail "kube.api_stand_in_started: $(tail -3 "$T/kube.err" 2>/dev/null | tr '\n' ' ')"
 	exit 1
 fi

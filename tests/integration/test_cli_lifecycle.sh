@@ -24,6 +24,7 @@
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/api_lib.sh
 . tests/integration/auth_lib.sh
+. tests/integration/kube_lib.sh
 # shellcheck disable=SC2034 # read by api_lib.sh
 REGISTRY_UNDER_TEST=berth
 
@@ -162,124 +163,20 @@ EOF
 GRACE=1
 fresh_berth "kube" --gc-grace "$GRACE" --policy "$POLICY"
 
-# ---- a test CA and a server certificate for 127.0.0.1
-mkcert() {
-	local d=$T/pki
-	mkdir -p "$d" && cd "$d" || return 1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-		-keyout ca.key -out ca.crt -days 2 -subj "/CN=kubernetes-test-ca" \
-		-addext basicConstraints=critical,CA:TRUE \
-		-addext keyUsage=critical,keyCertSign,cRLSign &&
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout apiserver.key -out apiserver.csr -subj "/CN=kube-apiserver" &&
-		printf '%s\n' 'subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc' \
-			'basicConstraints=CA:FALSE' 'extendedKeyUsage=serverAuth' >ext.cnf &&
-		openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key \
-			-CAcreateserial -days 2 -extfile ext.cnf -out apiserver.crt
-	local rc=$?
-	cd - >/dev/null || return 1
-	return $rc
-}
-if ! mkcert >"$T/openssl.log" 2>&1; then
+# ---- a test CA, a certificate for 127.0.0.1, two service accounts
+if ! kube_certs; then
 	fail "kube.certificates: openssl failed: $(tail -3 "$T/openssl.log" | tr '\n' ' ')"
 	exit 1
 fi
-rand() { head -c 24 /dev/urandom | base64 | tr '+/' '-_' | tr -d '='; }
-GOOD_TOK="eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6cmVnaXN0cnk6YmVydGgtZ2MifQ.$(rand)"
-for sa in sa:"$GOOD_TOK" sa-wrong:"revoked.$(rand)"; do
-	mkdir -p "$T/${sa%%:*}"
-	printf '%s' "${sa#*:}" >"$T/${sa%%:*}/token"
-	cp "$T/pki/ca.crt" "$T/${sa%%:*}/ca.crt"
-done
+GOOD_TOK="eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6cmVnaXN0cnk6YmVydGgtZ2MifQ.$(kube_rand)"
+kube_sa sa "$GOOD_TOK" "$T/pki/ca.crt"
+kube_sa sa-wrong "revoked.$(kube_rand)" "$T/pki/ca.crt"
 
 # ---- the stand-in Kubernetes API: the seven list endpoints, answered
 # from $T/kube/<resource>-<page>.json read at each request (so the test
 # can change the cluster), bearer token checked, every request logged.
 mkdir -p "$T/kube"
-cat >"$T/kube.py" <<'PY'
-import json, os, ssl, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
-
-port, fixdir, cert, key, log, good = sys.argv[1:7]
-ENDPOINTS = {"/api/v1/pods": "pods",
-             "/apis/apps/v1/deployments": "deployments",
-             "/apis/apps/v1/replicasets": "replicasets",
-             "/apis/apps/v1/statefulsets": "statefulsets",
-             "/apis/apps/v1/daemonsets": "daemonsets",
-             "/apis/batch/v1/jobs": "jobs",
-             "/apis/batch/v1/cronjobs": "cronjobs"}
-lock = threading.Lock()
-
-def status(code, reason, message):
-    return json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                       "status": "Failure", "message": message,
-                       "reason": reason, "code": code}).encode()
-
-def pages(res):
-    out, n = [], 1
-    while os.path.exists("%s/%s-%d.json" % (fixdir, res, n)):
-        raw = open("%s/%s-%d.json" % (fixdir, res, n), "rb").read()
-        out.append((raw, json.loads(raw)["metadata"].get("continue", "")))
-        n += 1
-    return out
-
-def answer(path, auth, cont):
-    if auth != "Bearer " + good:
-        return 401, status(401, "Unauthorized", "Unauthorized"), "-"
-    if path not in ENDPOINTS:
-        return 404, status(404, "NotFound", "the server could not find the requested resource"), "-"
-    ps = pages(ENDPOINTS[path])
-    i = 0 if cont is None else next(
-        (k + 1 for k, (_, c) in enumerate(ps) if c and c == cont), len(ps))
-    if i >= len(ps):
-        return 410, status(410, "Expired", "continue token too old"), "-"
-    return 200, ps[i][0], str(i + 1)
-
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *a):
-        pass
-
-    def do_GET(self):
-        u = urlsplit(self.path)
-        q = parse_qs(u.query, keep_blank_values=True)
-        cont = q["continue"][0] if "continue" in q else None
-        code, body, page = answer(u.path, self.headers.get("Authorization", ""), cont)
-        with lock, open(log, "a") as f:
-            f.write("GET %s -> %d page %s\n" % (u.path, code, page))
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-srv = ThreadingHTTPServer(("127.0.0.1", int(port)), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-srv.serve_forever()
-PY
-stop_kube() { [ -n "${KUBE_PID:-}" ] && kill "$KUBE_PID" 2>/dev/null && wait "$KUBE_PID" 2>/dev/null; KUBE_PID=; }
-cleanup_fns+=(stop_kube)
-start_kube() {
-	local i
-	for i in 1 2 3; do
-		KPORT=$(free_port)
-		python3 "$T/kube.py" "$KPORT" "$T/kube" "$T/pki/apiserver.crt" "$T/pki/apiserver.key" \
-			"$T/kube.log" "$GOOD_TOK" >>"$T/kube.err" 2>&1 &
-		KUBE_PID=$!
-		for _ in $(seq 1 50); do
-			curl -s -o /dev/null --max-time 2 --cacert "$T/pki/ca.crt" "https://127.0.0.1:$KPORT/readyz" && return 0
-			kill -0 "$KUBE_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		stop_kube
-	done
-	return 1
-}
-if ! start_kube; then
+if ! kube_start "$T/kube" "$GOOD_TOK"; then
 	fail "kube.api_stand_in_started: $(tail -3 "$T/kube.err" 2>/dev/null | tr '\n' ' ')"
 	exit 1
 fi
@@ -403,7 +300,7 @@ runs0=$(gc_runs_metric)
 lines0=$(gc_run_lines)
 BERTH_KUBE_SA_DIR=$T/sa-wrong kgc --pins-from-kubernetes
 expect_fail "kube.api_401_exit_1" gc 1 '^berth gc: kubernetes: cannot list pods: HTTP 401 Unauthorized$'
-expect_eq "kube.api_401_was_asked" "GET /api/v1/pods -> 401 page -" "$(cat "$T/kube.log")"
+expect_eq "kube.api_401_was_asked" "GET /api/v1/pods limit=500 continue=- -> 401 page -" "$(cat "$T/kube.log")"
 expect_eq "kube.api_401_expired_tag_still_there" "pr-9" "$(tags_of review/app)"
 req GET "/v2/_berth/tags?repository=review/app&expired=true"
 expect_eq "kube.api_401_tag_was_expired" "review/app:pr-9" "$(rows "$T/b")"
@@ -418,7 +315,7 @@ kgc --pins-from-kubernetes --json
 expect_eq "kube.good_token_expires_it" "review/app:pr-9" "$(expired_list)"
 expect_eq "kube.good_token_collects_it" "$D_PR9" "$(manifest_digests_deleted)"
 expect_eq "kube.good_token_one_run" "$((runs0 + 1)) $((lines0 + 1))" "$(gc_runs_metric) $(gc_run_lines)"
-stop_kube
+kube_stop
 unset KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT BERTH_KUBE_SA_DIR
 
 # ======================================================================
