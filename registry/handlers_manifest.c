@@ -1,9 +1,7 @@
 /* Manifest endpoints: GET/HEAD/PUT/DELETE /v2/<name>/manifests/<ref>. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/digest.h"
 #include "common/rc.h"
@@ -110,39 +108,6 @@ h_manifest_put_body(struct req *r, const char *data, size_t len)
 	return RC_OK;
 }
 
-/* Reads a small blob whole: *out malloc'd (free it). */
-static int
-blob_read_small(struct blob_store *bs, const char *digest, size_t max,
-                char **out, size_t *len)
-{
-	uint64_t size;
-	size_t got = 0;
-	char *buf;
-	int fd, rc = blob_open(bs, digest, &fd, &size);
-
-	if (rc != RC_OK)
-		return rc;
-	if (size > max || (buf = malloc(size > 0 ? size : 1)) == NULL) {
-		close(fd);
-		return RC_TOO_LARGE;
-	}
-	while (got < size) {
-		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(buf);
-			close(fd);
-			return -EIO;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	*out = buf;
-	*len = got;
-	return RC_OK;
-}
-
 /* The TTL label of a pushed manifest: its annotations, else the labels of
  * an image's config (read from the blob store; a config too large to read
  * here or unreadable carries none). */
@@ -157,8 +122,8 @@ ttl_of(struct req *r, const struct manifest_info *mi, uint64_t *ttl,
 	if (mi->config_digest[0] != '\0' &&
 	    (strcmp(mi->config_media_type, MT_OCI_CONFIG) == 0 ||
 	     strcmp(mi->config_media_type, MT_DOCKER_CONFIG) == 0) &&
-	    blob_read_small(r->app->blobs, mi->config_digest, CONFIG_MAX, &cfg,
-	                    &len) != RC_OK)
+	    blob_read(r->app->blobs, mi->config_digest, CONFIG_MAX, &cfg,
+	              &len) != RC_OK)
 		cfg = NULL;
 	rc = gc_ttl_of(mi->annotations_json, cfg, cfg != NULL ? len : 0, ttl,
 	               label, err, errlen);

@@ -773,3 +773,35 @@ blob_upload_delete(struct blob_store *bs, const char *uuid)
 	upload_free(up);
 	return rc;
 }
+
+int
+blob_read(struct blob_store *bs, const char *digest, size_t max, char **out,
+          size_t *len)
+{
+	uint64_t size;
+	size_t got = 0;
+	char *buf;
+	int fd, rc = blob_open(bs, digest, &fd, &size);
+
+	if (rc != RC_OK)
+		return rc;
+	if (size > max || (buf = malloc(size > 0 ? size : 1)) == NULL) {
+		close(fd);
+		return RC_TOO_LARGE;
+	}
+	while (got < size) {
+		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(buf);
+			close(fd);
+			return -EIO;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*out = buf;
+	*len = got;
+	return RC_OK;
+}

@@ -36,6 +36,12 @@ int blob_stat(struct blob_store *bs, const char *digest, uint64_t *size)
 int blob_open(struct blob_store *bs, const char *digest, int *fd,
               uint64_t *size) __attribute__((warn_unused_result));
 
+/* Reads a stored blob whole into *out (malloc'd, len bytes; free it):
+ * RC_BLOB_UNKNOWN when absent, RC_TOO_LARGE above max bytes, -EIO. For
+ * small blobs such as an image config. */
+int blob_read(struct blob_store *bs, const char *digest, size_t max, char **out,
+              size_t *len) __attribute__((warn_unused_result));
+
 /* Unlinks a stored blob file (collector only). RC_BLOB_UNKNOWN if absent. */
 int blob_remove(struct blob_store *bs, const char *digest)
         __attribute__((warn_unused_result));

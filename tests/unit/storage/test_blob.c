@@ -601,6 +601,30 @@ test_file_hash(void **state)
 	assert_int_equal(blob_file_hash(fx->bs, d1, got), RC_BLOB_UNKNOWN);
 }
 
+/* A small blob read whole (an image config for its labels). */
+static void
+test_read_small(void **state)
+{
+	struct fx *fx = *state;
+	const char data[] = "{\"config\":{\"Labels\":{\"a\":\"b\"}}}";
+	char d[DIGEST_BUF], other[DIGEST_BUF], *buf = NULL;
+	size_t len = 0;
+
+	put_blob(fx->bs, data, sizeof(data) - 1, d);
+	assert_int_equal(blob_read(fx->bs, d, 1024, &buf, &len), 0);
+	assert_int_equal(len, sizeof(data) - 1);
+	assert_memory_equal(buf, data, len);
+	free(buf);
+	buf = NULL;
+	assert_int_equal(blob_read(fx->bs, d, sizeof(data) - 2, &buf, &len),
+	                 RC_TOO_LARGE);
+	assert_null(buf);
+	digest_of_buf("absent", 6, other);
+	assert_int_equal(blob_read(fx->bs, other, 1024, &buf, &len),
+	                 RC_BLOB_UNKNOWN);
+	assert_null(buf);
+}
+
 int
 main(void)
 {
@@ -618,6 +642,7 @@ main(void)
 	        T(test_bad_uuid),
 	        T(test_bad_digest),
 	        T(test_upload_delete),
+	        T(test_read_small),
 	        T(test_blob_remove),
 	        T(test_data_lock),
 	        T(test_files_walk),
