@@ -4,6 +4,14 @@ BUILD := build/$(MODE)
 PKGS := libmicrohttpd lmdb libcrypto jansson libzstd libcurl
 TEST_PKGS := cmocka
 
+# Container image (make image, make image-push): OCI labels and push target.
+IMAGE_SOURCE ?= https://github.com/berth-registry/berth
+IMAGE_LICENSES ?= NOASSERTION
+IMAGE_NAME ?= berth
+IMAGE_TAG ?=
+REGISTRY ?=
+PUSH_FLAGS ?=
+
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS_debug := -O0 -g3
@@ -31,7 +39,8 @@ UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 TOOL_SRC := $(wildcard tests/bench/*.c)
 TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all bin run test check bench clean fmt fmt-check lint deps deps-test deps-bench unit install
+.PHONY: all bin run test check bench clean fmt fmt-check lint deps deps-test deps-bench deps-image unit install \
+  image image-push
 all: $(BUILD)/berth $(UNIT_BIN) $(TOOL_BIN)
 bin: $(BUILD)/berth
 
@@ -68,6 +77,8 @@ deps-test:
 	@scripts/deps.sh test
 deps-bench:
 	@scripts/deps.sh bench
+deps-image:
+	@scripts/deps.sh image
 
 # Builds, then starts the registry on 127.0.0.1:5000 with ./data.
 run: deps
@@ -107,6 +118,21 @@ fmt-check:
 install:
 	$(MAKE) MODE=release bin
 	install -D -m 0755 build/release/berth $(DESTDIR)/usr/local/bin/berth
+
+# Builds build/image/berth.oci.tar (berth:<version>) from scratch with buildah:
+# the release binary, its shared libraries, CA certificates, a minimal /etc.
+image: deps-image
+	$(MAKE) MODE=release bin
+	IMAGE_SOURCE='$(IMAGE_SOURCE)' IMAGE_LICENSES='$(IMAGE_LICENSES)' scripts/image.sh build
+
+# Pushes the archive to $(REGISTRY)/$(IMAGE_NAME):$(IMAGE_TAG) (tag defaults to
+# the version), building it first if missing. E.g. make image-push
+# REGISTRY=host:port PUSH_FLAGS='--dest-tls-verify=false --dest-creds u:p'
+image-push: deps-image
+	@[ -n '$(REGISTRY)' ] || { echo 'image-push: REGISTRY is empty: make image-push REGISTRY=host:port' >&2; exit 2; }
+	@[ -f build/image/berth.oci.tar ] || $(MAKE) image
+	REGISTRY='$(REGISTRY)' IMAGE_NAME='$(IMAGE_NAME)' IMAGE_TAG='$(IMAGE_TAG)' \
+	  PUSH_FLAGS='$(PUSH_FLAGS)' scripts/image.sh push
 
 clean:
 	rm -rf build

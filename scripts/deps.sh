@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian packages berth needs for a purpose (build, test,
-# bench) when any is missing: one apt-get update, then apt-get install -y.
+# bench, image) when any is missing: one apt-get update, then apt-get
+# install -y.
 set -euo pipefail
 purpose=${1:-build}
 build=(build-essential pkg-config libmicrohttpd-dev liblmdb-dev libssl-dev
        libjansson-dev libzstd-dev libcurl4-openssl-dev libcmocka-dev curl)
 test=(skopeo podman buildah containerd docker.io jq iproute2 uidmap python3
-      fuse-overlayfs tar gzip coreutils openssl)
+      fuse-overlayfs tar gzip coreutils openssl ca-certificates)
 bench=(docker-registry nginx-light)
+image=(buildah skopeo ca-certificates)
 want=("${build[@]}")
 case "$purpose" in
 build) ;;
 test) want+=("${test[@]}") ;;
 bench) want+=("${test[@]}" "${bench[@]}") ;;
-*) echo "deps.sh: unknown purpose '$purpose' (build|test|bench)" >&2; exit 2 ;;
+image) want+=("${image[@]}") ;;
+*) echo "deps.sh: unknown purpose '$purpose' (build|test|bench|image)" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${want[@]}"; do
