@@ -21,7 +21,8 @@
 #define PARAM_MAX 1024        /* longest challenge parameter kept */
 
 struct client {
-	char *base; /* the server's URL, no trailing '/' */
+	char *base;      /* the server's URL, no trailing '/' */
+	char *token_url; /* where to get tokens instead of the realm, or NULL */
 	char *user, *password;
 	char *token; /* preset, or from the last token dance */
 	int preset;  /* token came from the options: never replaced */
@@ -116,10 +117,11 @@ client_msg_cat(char *dst, size_t len, const char *src)
 
 /* ---- options ---- */
 
-/* The server URL: http(s)://authority[/path], with no credentials,
- * query or fragment. */
+/* An http(s)://authority[/path] URL with no credentials or fragment (nor
+ * a space or control character); a query only when query is set (the
+ * token URL), never for the server URL. */
 static int
-server_check(const char *url, const char **why)
+url_check(const char *url, int query, const char **why)
 {
 	const char *auth, *end;
 
@@ -130,7 +132,7 @@ server_check(const char *url, const char **why)
 	else
 		return *why = "must start with http:// or https://",
 		       RC_BAD_REQUEST;
-	end = auth + strcspn(auth, "/");
+	end = auth + strcspn(auth, query ? "/?#" : "/");
 	if (end == auth)
 		return *why = "has no host", RC_BAD_REQUEST;
 	if (memchr(auth, '@', (size_t)(end - auth)) != NULL)
@@ -138,10 +140,12 @@ server_check(const char *url, const char **why)
 		              "--password-file, or --token-file)",
 		       RC_BAD_REQUEST;
 	for (const char *p = url; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' ||
-		    *p == '#')
-			return *why = "holds a space, control character, "
-			              "query or fragment",
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '#' ||
+		    (!query && *p == '?'))
+			return *why = query ? "holds a space, control "
+			                      "character or fragment"
+			                    : "holds a space, control "
+			                      "character, query or fragment",
 			       RC_BAD_REQUEST;
 	return RC_OK;
 }
@@ -166,9 +170,13 @@ client_open(const struct client_options *o, struct client **out, char *err,
 	struct client *c;
 	size_t n;
 
-	if (o->server == NULL || server_check(o->server, &why) != RC_OK) {
+	if (o->server == NULL || url_check(o->server, 0, &why) != RC_OK) {
 		snprintf(err, errlen, "the server URL %s",
 		         why ? why : "is missing");
+		return RC_BAD_REQUEST;
+	}
+	if (o->token_url != NULL && url_check(o->token_url, 1, &why) != RC_OK) {
+		snprintf(err, errlen, "the token URL %s", why);
 		return RC_BAD_REQUEST;
 	}
 	if (o->user != NULL && strchr(o->user, ':') != NULL) {
@@ -194,7 +202,9 @@ client_open(const struct client_options *o, struct client **out, char *err,
 	n = strlen(c->base);
 	while (n > 0 && c->base[n - 1] == '/')
 		c->base[--n] = '\0';
-	if ((o->user != NULL && (c->user = strdup(o->user)) == NULL) ||
+	if ((o->token_url != NULL &&
+	     (c->token_url = strdup(o->token_url)) == NULL) ||
+	    (o->user != NULL && (c->user = strdup(o->user)) == NULL) ||
 	    (o->password != NULL &&
 	     (c->password = strdup(o->password)) == NULL) ||
 	    (o->token != NULL && (c->token = strdup(o->token)) == NULL))
@@ -220,6 +230,7 @@ client_close(struct client *c)
 	if (c->curl != NULL)
 		curl_easy_cleanup(c->curl);
 	free(c->base);
+	free(c->token_url);
 	free(c->user);
 	wipe_free(c->password);
 	wipe_free(c->token);
@@ -484,9 +495,10 @@ challenge_note(struct client *c, const struct challenge *ch)
 	snprintf(c->error, sizeof(c->error), "%s", ch->error);
 }
 
-/* realm?service=…&scope=…; NULL on ENOMEM. */
+/* base?service=…&scope=… (base: the realm, or --token-url; '&' when it
+ * holds a query already); NULL on ENOMEM. */
 static char *
-token_url(CURL *cu, const struct challenge *ch)
+token_url(CURL *cu, const char *base, const struct challenge *ch)
 {
 	char *svc = curl_easy_escape(cu, ch->service, 0);
 	char *scp = curl_easy_escape(cu, ch->scope, 0);
@@ -494,11 +506,10 @@ token_url(CURL *cu, const struct challenge *ch)
 	char *url = NULL;
 
 	if (svc != NULL && scp != NULL &&
-	    asprintf(&url, "%s%s%s%s%s%s%s", ch->realm,
-	             strchr(ch->realm, '?') ? "&" : "?",
-	             has_svc ? "service=" : "", has_svc ? svc : "",
-	             has_svc && has_scp ? "&" : "", has_scp ? "scope=" : "",
-	             has_scp ? scp : "") < 0)
+	    asprintf(&url, "%s%s%s%s%s%s%s", base,
+	             strchr(base, '?') ? "&" : "?", has_svc ? "service=" : "",
+	             has_svc ? svc : "", has_svc && has_scp ? "&" : "",
+	             has_scp ? "scope=" : "", has_scp ? scp : "") < 0)
 		url = NULL;
 	curl_free(svc);
 	curl_free(scp);
@@ -522,7 +533,8 @@ token_from_body(const struct client_reply *r)
 	return out;
 }
 
-/* Gets a token from the challenge's realm into c->token. */
+/* Gets a token from the challenge's realm (or from c->token_url, when
+ * set, for the challenge's service and scope) into c->token. */
 static int
 token_fetch(struct client *c, const struct challenge *ch, long deadline,
             char *err, size_t errlen)
@@ -535,14 +547,15 @@ token_fetch(struct client *c, const struct challenge *ch, long deadline,
 	char *url, *tok, line[256];
 	int rc;
 
-	if (strncasecmp(ch->realm, "http://", 7) != 0 &&
+	if (c->token_url == NULL && strncasecmp(ch->realm, "http://", 7) != 0 &&
 	    strncasecmp(ch->realm, "https://", 8) != 0) {
 		snprintf(err, errlen,
 		         "unauthorized: the server's token realm "
 		         "is not an http(s) URL");
 		return RC_UNAUTHORIZED;
 	}
-	if ((url = token_url(c->curl, ch)) == NULL) {
+	if ((url = token_url(c->curl, c->token_url ? c->token_url : ch->realm,
+	                     ch)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}

@@ -6,7 +6,8 @@
  * Authentication is the Docker token dance: a request answered 401 with
  * `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` gets a token
  * from the realm (GET realm?service=…&scope=…, with HTTP Basic when a user
- * is set, anonymously otherwise) and is sent once more with
+ * is set, anonymously otherwise; from the token URL instead of the realm
+ * when one is set) and is sent once more with
  * `Authorization: Bearer …`. A preset token is sent from the first request
  * on and never replaced. A token obtained is kept for the next requests
  * of the same client.
@@ -30,12 +31,15 @@ struct client;
 #define CLIENT_TIMEOUT         300 /* default seconds for one request */
 
 struct client_options {
-	const char *server;   /* "http(s)://host[:port][/prefix]" */
-	const char *user;     /* Basic credentials for the realm, or NULL */
-	const char *password; /* with user */
-	const char *token;    /* preset bearer token (instead of a user) */
-	long timeout_s;       /* whole request incl. the token dance; 0:
-	                       * CLIENT_TIMEOUT */
+	const char *server;    /* "http(s)://host[:port][/prefix]" */
+	const char *user;      /* Basic credentials for the realm, or NULL */
+	const char *password;  /* with user */
+	const char *token;     /* preset bearer token (instead of a user) */
+	const char *token_url; /* get tokens here, not from the challenge's
+	                        * realm (same query, same credentials); or
+	                        * NULL */
+	long timeout_s;        /* whole request incl. the token dance; 0:
+	                        * CLIENT_TIMEOUT */
 };
 
 /* A response: status and body (NUL-terminated, len bytes before it). */
@@ -47,7 +51,9 @@ struct client_reply {
 
 /* Checks the options and copies them (secrets are wiped on close).
  * RC_BAD_REQUEST with a line in err for a server URL that is not
- * http(s)://, holds credentials, a query or a fragment. */
+ * http(s)://, holds credentials, a query or a fragment, or a token URL
+ * that is not http(s):// or holds credentials or a fragment (a query is
+ * fine: service= and scope= are appended with '&'). */
 int client_open(const struct client_options *o, struct client **out, char *err,
                 size_t errlen) __attribute__((warn_unused_result));
 
@@ -126,12 +132,13 @@ void client_msg_cat(char *dst, size_t len, const char *src);
  *
  * Every such command (gc, rm, ls, …) takes the same flags to reach the
  * server: --server URL, --user NAME with --password-file FILE, or
- * --token-file FILE, and --timeout SECONDS; what no flag sets comes from
- * the environment (BERTH_SERVER, BERTH_USER, BERTH_PASSWORD_FILE,
- * BERTH_TOKEN_FILE). A sign-in given by flags (user and password, or
- * token) wins over the other one given by the environment. Secrets are
- * read from files (a trailing newline dropped, at most 64 KiB) and wiped
- * once the client holds its copy.
+ * --token-file FILE, --token-url URL and --timeout SECONDS; what no flag
+ * sets comes from the environment (BERTH_SERVER, BERTH_USER,
+ * BERTH_PASSWORD_FILE, BERTH_TOKEN_FILE, BERTH_TOKEN_URL). A sign-in
+ * given by flags (user and password, or token) wins over the other one
+ * given by the environment. Secrets are read from files (a trailing
+ * newline dropped, at most 64 KiB) and wiped once the client holds its
+ * copy.
  *
  * Messages are one line on stderr, "berth CMD: …"; usage errors end with
  * " (berth CMD --help)" and mean exit status 2, other failures 1.
@@ -156,7 +163,8 @@ void client_msg_cat(char *dst, size_t len, const char *src);
 /* Their lines in a command's --help (no '%': part of a format is fine). */
 #define CLIENT_CLI_HELP_SYNOPSIS                                               \
 	"                [--user NAME --password-file FILE | "                 \
-	"--token-file FILE]\n"
+	"--token-file FILE]\n"                                                 \
+	"                [--token-url URL]\n"
 #define CLIENT_CLI_HELP_SERVER                                                 \
 	"  --server URL          the registry, http(s)://host:port "           \
 	"(env BERTH_SERVER)\n"
@@ -170,7 +178,12 @@ void client_msg_cat(char *dst, size_t len, const char *src);
 	"BERTH_PASSWORD_FILE)\n"                                               \
 	"  --token-file FILE     a bearer token to send as is, from "          \
 	"FILE likewise\n"                                                      \
-	"                        (env BERTH_TOKEN_FILE)\n"
+	"                        (env BERTH_TOKEN_FILE)\n"                     \
+	"  --token-url URL       get tokens from URL instead of the realm "    \
+	"the server\n"                                                         \
+	"                        names, e.g. its in-cluster address when "     \
+	"only that\n"                                                          \
+	"                        is reachable (env BERTH_TOKEN_URL)\n"
 
 struct client_cli {
 	const char *cmd; /* "rm": messages say "berth rm: …" */
@@ -178,10 +191,11 @@ struct client_cli {
 	const char *server;
 	const char *user, *password_file; /* both or neither */
 	const char *token_file;           /* or NULL */
+	const char *token_url;            /* or NULL */
 	long timeout_s;
 	/* The flags as given (NULL when absent): */
 	const char *flag_server, *flag_user, *flag_password_file;
-	const char *flag_token_file, *flag_timeout;
+	const char *flag_token_file, *flag_token_url, *flag_timeout;
 };
 
 void client_cli_init(struct client_cli *cli, const char *cmd);
@@ -207,8 +221,8 @@ int client_cli_finish(struct client_cli *cli)
         __attribute__((warn_unused_result));
 
 /* Reads the secret files and opens the client. 0 and *out, or 1 (a file
- * unreadable, out of memory) or 2 (a server URL or user name client_open
- * refuses), the message printed. */
+ * unreadable, out of memory) or 2 (a server URL, token URL or user name
+ * client_open refuses), the message printed. */
 int client_cli_open(const struct client_cli *cli, struct client **out)
         __attribute__((warn_unused_result));
 

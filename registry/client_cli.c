@@ -70,6 +70,7 @@ client_cli_option(struct client_cli *cli, int argc, char **argv, int *i)
 	        {"--user", &cli->flag_user},
 	        {"--password-file", &cli->flag_password_file},
 	        {"--token-file", &cli->flag_token_file},
+	        {"--token-url", &cli->flag_token_url},
 	        {"--timeout", &cli->flag_timeout},
 	};
 	const char *f = argv[*i];
@@ -146,6 +147,9 @@ client_cli_finish(struct client_cli *cli)
 	if (cli->user == NULL && cli->password_file != NULL)
 		return client_cli_usage(cli, "--password-file needs --user "
 		                             "(or BERTH_USER)");
+	cli->token_url = cli->flag_token_url;
+	if (cli->token_url == NULL)
+		cli->token_url = nonempty(getenv("BERTH_TOKEN_URL"));
 	cli->timeout_s = CLIENT_TIMEOUT;
 	if (cli->flag_timeout != NULL) {
 		errno = 0;
@@ -236,6 +240,7 @@ client_cli_open(const struct client_cli *cli, struct client **out)
 	o.user = cli->user;
 	o.password = password;
 	o.token = token;
+	o.token_url = cli->token_url;
 	o.timeout_s = cli->timeout_s;
 	rc = client_open(&o, out, err, sizeof(err));
 	secret_free(password);

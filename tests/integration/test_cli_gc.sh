@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/api_lib.sh
 . tests/integration/auth_lib.sh
 
-unset BERTH_SERVER BERTH_USER BERTH_PASSWORD_FILE BERTH_TOKEN_FILE
+unset BERTH_SERVER BERTH_USER BERTH_PASSWORD_FILE BERTH_TOKEN_FILE BERTH_TOKEN_URL
 
 . tests/integration/gc_cli_lib.sh
 
@@ -24,8 +24,8 @@ REPORT='(.dry_run | type == "boolean") and (.blobs.deleted | type == "number") a
 gc_run --help
 if [ "$RC" = 0 ] && [ -z "$ERR" ]; then ok gc.help_exit_0; else fail "gc.help_exit_0: exit $RC, stderr '$ERR'"; fi
 miss=
-for f in --server --dry-run --json --user --password-file --token-file --timeout \
-	BERTH_SERVER BERTH_USER BERTH_PASSWORD_FILE BERTH_TOKEN_FILE '{"gc": true}'; do
+for f in --server --dry-run --json --user --password-file --token-file --token-url --timeout \
+	BERTH_SERVER BERTH_USER BERTH_PASSWORD_FILE BERTH_TOKEN_FILE BERTH_TOKEN_URL '{"gc": true}'; do
 	case "$OUT" in *"$f"*) ;; *) miss="$miss $f" ;; esac
 done
 expect_eq gc.help_explains_every_option "" "$miss"
@@ -51,6 +51,19 @@ gc_run --server ftp://127.0.0.1:1
 expect_gc_fail gc.usage_server_scheme 2 "http://"
 gc_run --server 'http://gcbot:hunter2@127.0.0.1:1'
 expect_gc_fail gc.usage_server_credentials 2 "credentials"
+# --token-url: an absolute http(s) URL, no credentials, no fragment.
+gc_run --server http://127.0.0.1:1 --token-url /auth/token
+expect_gc_fail gc.usage_token_url_relative 2 "^berth gc: the token URL must start with http:// or https:// \(berth gc --help\)$"
+gc_run --server http://127.0.0.1:1 --token-url ftp://127.0.0.1:1/auth/token
+expect_gc_fail gc.usage_token_url_scheme 2 "the token URL must start with http:// or https://"
+BERTH_TOKEN_URL=auth/token gc_run --server http://127.0.0.1:1
+expect_gc_fail gc.usage_token_url_from_env 2 "the token URL must start with http:// or https://"
+gc_run --server http://127.0.0.1:1 --token-url 'http://gcbot:hunter2@127.0.0.1:1/auth/token'
+expect_gc_fail gc.usage_token_url_credentials 2 "the token URL must not hold credentials"
+gc_run --server http://127.0.0.1:1 --token-url 'http://127.0.0.1:1/auth/token#x'
+expect_gc_fail gc.usage_token_url_fragment 2 "the token URL holds .*fragment"
+gc_run --server http://127.0.0.1:1 --token-url
+expect_gc_fail gc.usage_token_url_without_value 2 "--token-url needs a value"
 
 # ---- failures before any answer: one line, exit 1
 DEAD=$(free_port)
@@ -332,10 +345,78 @@ expect_gc_line gc.auth_flags_over_env "$SUMMARY"
 n=$(grep '"route":"gc"' "$T/berth.log" | grep '"status":200' | grep -c '"agent":"berth/')
 if [ "$n" -ge 6 ]; then ok gc.auth_gc_requests_reached_endpoint; else fail "gc.auth_gc_requests_reached_endpoint: $n answered 200"; fi
 
+# ---- --token-url: the realm in the users file is out of reach (in a
+# cluster: the public name, which a CronJob's NetworkPolicy blocks); the
+# token comes from the server's own endpoint instead. Same port, same path.
+stop_berth
+jq '.realm = "http://127.0.0.1:1/auth/token"' "$AUTH_FILE" >"$AUTH_DIR/users-far.json"
+if ! start_berth --auth "$AUTH_DIR/users-far.json"; then
+	fail "gc.token_url_start: berth did not start with the far realm"
+	exit 1
+fi
+TOKEN_URL=$URL/auth/token
+req POST /v2/_berth/gc
+expect_hdr_re gc.token_url_challenge_names_far_realm WWW-Authenticate '^Bearer realm="http://127\.0\.0\.1:1/auth/token"'
+# cli_run CMD ARGS...: berth CMD, like gc_run.
+cli_run() {
+	"$BERTH_BIN" "$@" >"$T/gc.out" 2>"$T/gc.err"
+	RC=$?
+	OUT=$(cat "$T/gc.out")
+	ERR=$(cat "$T/gc.err")
+	cat "$T/gc.out" "$T/gc.err" >>"$T/all_out"
+}
+# A tag to list and delete, pushed with ops's token.
+OPS_TOK=$(auth_token ops:ops-secret 'repository:apps/far:pull,push')
+printf '{}' >"$T/far.cfg"
+printf '{"schemaVersion":2,"mediaType":"%s","config":{"mediaType":"%s","digest":"%s","size":2},"layers":[]}' \
+	"$OCI_MANIFEST" "$OCI_EMPTY" "$EMPTY_DIGEST" >"$T/far.json"
+req POST /v2/apps/far/blobs/uploads/ -H "Authorization: Bearer $OPS_TOK"
+req PUT "$(with_query "$(loc_path)" "digest=$EMPTY_DIGEST")" -H "Authorization: Bearer $OPS_TOK" \
+	-H 'Content-Type: application/octet-stream' --data-binary "@$T/far.cfg"
+req PUT /v2/apps/far/manifests/v1 -H "Authorization: Bearer $OPS_TOK" \
+	-H "Content-Type: $OCI_MANIFEST" --data-binary "@$T/far.json"
+expect_status gc.token_url_tag_pushed 201
+
+# Without --token-url: the token server is out of reach, one line.
+gc_run --server "$URL" --user gcbot --password-file "$T/gc.pw" --dry-run
+expect_gc_fail gc.token_url_needed_gc 1 '^berth gc: cannot reach the token server: .*127\.0\.0\.1.* 1\b'
+cli_run ls --server "$URL" --user ops --password-file "$T/ops.pw"
+if [ "$RC" = 1 ] && [ -z "$OUT" ] && [[ $ERR == "berth ls: cannot reach the token server: "* ]]; then
+	ok gc.token_url_needed_ls
+else
+	fail "gc.token_url_needed_ls: exit $RC, stdout '${OUT:0:200}', stderr '${ERR:0:300}'"
+fi
+# With it (flag, environment, flag over environment, a query kept).
+gc_run --server "$URL" --user gcbot --password-file "$T/gc.pw" --token-url "$TOKEN_URL" --dry-run
+expect_gc_line gc.token_url_flag_gc "$DRY_SUMMARY"
+BERTH_TOKEN_URL=$TOKEN_URL gc_run --server "$URL" --user gcbot --password-file "$T/gc.pw" --json
+expect_gc_json gc.token_url_env_gc "$REPORT and .dry_run == false"
+BERTH_TOKEN_URL=http://127.0.0.1:1/auth/token gc_run --server "$URL" --user gcbot \
+	--password-file "$T/gc.pw" --token-url "$TOKEN_URL?from=cronjob" --dry-run
+expect_gc_line gc.token_url_flag_over_env_with_query "$DRY_SUMMARY"
+cli_run ls --server "$URL" --user ops --password-file "$T/ops.pw" --token-url "$TOKEN_URL" --json
+if [ "$RC" = 0 ] && [ -z "$ERR" ] &&
+	printf '%s' "$OUT" | jq -e '[.tags[] | .repository + ":" + .tag] == ["apps/far:v1"]' >/dev/null 2>&1; then
+	ok gc.token_url_flag_ls_lists_the_tag
+else
+	fail "gc.token_url_flag_ls_lists_the_tag: exit $RC, stdout '${OUT:0:300}', stderr '${ERR:0:300}'"
+fi
+BERTH_TOKEN_URL=$TOKEN_URL cli_run rm --server "$URL" --user ops --password-file "$T/ops.pw" apps/far:v1
+if [ "$RC" = 0 ] && [ -z "$ERR" ] && [ "$OUT" = "deleted tag apps/far:v1" ]; then
+	ok gc.token_url_env_rm
+else
+	fail "gc.token_url_env_rm: exit $RC, stdout '${OUT:0:300}', stderr '${ERR:0:300}'"
+fi
+req GET /v2/apps/far/manifests/v1 -H "Authorization: Bearer $OPS_TOK"
+expect_status gc.token_url_rm_deleted_the_tag 404
+# A preset token needs no token server at all.
+gc_run --server "$URL" --token-file "$T/gc.tok" --dry-run
+expect_gc_line gc.token_url_not_needed_with_token_file "$DRY_SUMMARY"
+
 # ---- no secret anywhere
 leak=
 for s in gc-secret ci-secret admin-secret ops-secret wrong-password hunter2 \
-	fake-pass fake.token.ok "$GC_TOK" "$CI_TOK" "$ADMIN_TOK" "Bearer ey" "Basic "; do
+	fake-pass fake.token.ok "$GC_TOK" "$CI_TOK" "$ADMIN_TOK" "$OPS_TOK" "Bearer ey" "Basic "; do
 	grep -qF -- "$s" "$T/all_out" "$T/berth.log" && leak="$leak ${s:0:12}..."
 done
 if [ -z "$leak" ]; then ok gc.no_secret_in_output_or_log; else fail "gc.no_secret_in_output_or_log: found$leak"; fi
