@@ -97,7 +97,7 @@ unit: deps
 # Sanitizer builds: the whole suite under ASan, unit + API tests under UBSan.
 check: deps-test
 	$(MAKE) MODE=asan all
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 tests/run.sh build/asan
+	BERTH_IMAGE_TESTS=0 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 tests/run.sh build/asan
 	$(MAKE) MODE=ubsan all
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --no-clients build/ubsan
 

@@ -3,7 +3,8 @@
 # "N passed, M failed". Usage: tests/run.sh [--unit-only|--no-clients] BUILD
 #   unit tests:        BUILD/tests/unit/*/test_*   (cmocka, one per file)
 #   integration tests: tests/integration/test_*.sh (real berth binary; the
-#                      client_* ones drive docker, skopeo, podman, buildah, ctr)
+#                      client_* ones drive docker, skopeo, podman, buildah, ctr;
+#                      the image_* ones run the image of `make image`)
 set -u
 mode=all
 case "${1:-}" in --unit-only) mode=unit; shift ;; --no-clients) mode=noclients; shift ;; esac
@@ -28,7 +29,12 @@ done
 if [ "$mode" != unit ]; then
 	for s in "$root"/tests/integration/test_*.sh; do
 		base=$(basename "$s" .sh)
-		case "$base" in test_client_*) [ "$mode" = noclients ] && continue ;; esac
+		case "$base" in
+		test_client_*) [ "$mode" = noclients ] && continue ;;
+		# The image holds the release binary, whatever build is under
+		# test: once per run is enough (make check sets it to 0).
+		test_image_*) [ "$mode" = noclients ] || [ "${BERTH_IMAGE_TESTS:-1}" = 0 ] && continue ;;
+		esac
 		res=$(mktemp)
 		echo "=== $base"
 		BERTH_BIN="$build/berth" RESULTS="$res" timeout 900 bash "$s"

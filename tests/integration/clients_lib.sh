@@ -186,7 +186,8 @@ layer_from_dir() {
 # layer with /etc/berth-release, an app layer with /hello.txt = CONTENT and,
 # when BIG_KIB is given, /big.bin of that many KiB of random bytes whose
 # digest goes to IMG_BIG_DIGEST) + config +
-# manifest, stored as blobs but not referenced from index.json. Sets
+# manifest, stored as blobs but not referenced from index.json. IMG_LABELS,
+# a JSON object, adds config labels (e.g. a TTL label). Sets
 # IMG_MANIFEST_DIGEST, IMG_MANIFEST_SIZE, IMG_CONFIG_DIGEST, IMG_LAYERS.
 build_oci_manifest() {
 	local lay=$1 name=$2 content=$3 arch=$4 big=${5:-0} w=$1/.tmp-build
@@ -206,9 +207,10 @@ build_oci_manifest() {
 	fi
 	layer_from_dir "$lay" "$w/app"
 	l2=$LAYER_DIGEST s2=$LAYER_SIZE d2=$LAYER_DIFF_ID
-	jq -nc --arg arch "$arch" --arg d1 "$d1" --arg d2 "$d2" --arg n "$name" '{
+	jq -nc --arg arch "$arch" --arg d1 "$d1" --arg d2 "$d2" --arg n "$name" \
+		--argjson more "${IMG_LABELS:-"{}"}" '{
 		created: "2024-01-01T00:00:00Z", architecture: $arch, os: "linux",
-		config: {Cmd: ["/hello"], Env: ["PATH=/"], Labels: {"org.example.name": $n}},
+		config: {Cmd: ["/hello"], Env: ["PATH=/"], Labels: ({"org.example.name": $n} + $more)},
 		rootfs: {type: "layers", diff_ids: [$d1, $d2]},
 		history: [{created: "2024-01-01T00:00:00Z", created_by: "berth test base"},
 		          {created: "2024-01-01T00:00:00Z", created_by: "berth test app"}]}' \

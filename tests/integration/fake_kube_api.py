@@ -4,6 +4,7 @@
 # (paged with limit/continue, read at each request), a bearer token checked
 # (anything else: 401 with a Status object), every request logged.
 # usage: fake_kube_api.py PORT FIXDIR CERT KEY LOG TOKEN [PODS_ONLY BROKEN]
+# (listens on 127.0.0.1, or on FAKE_KUBE_ADDR)
 import json, os, ssl, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -88,7 +89,7 @@ class H(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-srv = ThreadingHTTPServer(("127.0.0.1", int(port)), H)
+srv = ThreadingHTTPServer((os.environ.get("FAKE_KUBE_ADDR", "127.0.0.1"), int(port)), H)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)

@@ -4,7 +4,8 @@
 # server tests/integration/fake_kube_api.py on a free port.
 
 # kube_certs: $T/pki/{ca,apiserver,other-ca}.{crt,key}; 0 or 1 (openssl's
-# output in $T/openssl.log).
+# output in $T/openssl.log). The server certificate names 127.0.0.1 and
+# FAKE_KUBE_ADDR when set.
 kube_certs() {
 	local d=$T/pki rc
 	mkdir -p "$d" && cd "$d" || return 1
@@ -15,7 +16,7 @@ kube_certs() {
 			-addext keyUsage=critical,keyCertSign,cRLSign &&
 			openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 				-keyout apiserver.key -out apiserver.csr -subj "/CN=kube-apiserver" &&
-			printf '%s\n' 'subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc' \
+			printf '%s\n' "subjectAltName=IP:127.0.0.1${FAKE_KUBE_ADDR:+,IP:$FAKE_KUBE_ADDR},DNS:kubernetes.default.svc" \
 				'basicConstraints=CA:FALSE' 'extendedKeyUsage=serverAuth' >ext.cnf &&
 			openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key \
 				-CAcreateserial -days 2 -extfile ext.cnf -out apiserver.crt &&
@@ -57,7 +58,7 @@ kube_start() {
 			>>"$T/kube.err" 2>&1 &
 		KUBE_PID=$!
 		for _ in $(seq 1 50); do
-			curl -s -o /dev/null --max-time 2 --cacert "$T/pki/ca.crt" "https://127.0.0.1:$KPORT/readyz" && return 0
+			curl -s -o /dev/null --max-time 2 --cacert "$T/pki/ca.crt" "https://${FAKE_KUBE_ADDR:-127.0.0.1}:$KPORT/readyz" && return 0
 			kill -0 "$KUBE_PID" 2>/dev/null || break
 			sleep 0.1
 		done
