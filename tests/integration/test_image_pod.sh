@@ -137,6 +137,10 @@ run_args() {
 	for m in $(jq -r '.securityContext.capabilities.drop[]?' <<<"$c"); do RUN+=(--cap-drop "$m"); done
 	for m in $(jq -r '.securityContext.capabilities.add[]?' <<<"$c"); do RUN+=(--cap-add "$m"); done
 	while IFS= read -r m; do [ -n "$m" ] && RUN+=(-e "$m"); done < <(jq -r '.env[]? | "\(.name)=\(.value)"' <<<"$c")
+	# limits.memory (Ki/Mi/Gi) as the container's memory cgroup limit
+	m=$(jq -r '.resources.limits.memory // empty' <<<"$c")
+	case $m in *Gi) RUN+=(--memory "${m%Gi}g") ;; *Mi) RUN+=(--memory "${m%Mi}m") ;;
+	*Ki) RUN+=(--memory "${m%Ki}k") ;; "") ;; *) RUN+=(--memory "$m") ;; esac
 	ent=$(jq -c '.command // empty' <<<"$c")
 	[ -n "$ent" ] && RUN+=(--entrypoint "$ent")
 	while IFS=$'\t' read -r vname vpath ro; do
@@ -229,6 +233,8 @@ check "pod.fsGroup in groups" grep -Eq "^Groups:.*\b$(jq -r '.securityContext.fs
 expect_eq "pod.no_capabilities" 0000000000000000 "$(awk '/^CapEff:/ {print $2}' "$st")"
 expect_eq "pod.no_new_privs" 1 "$(awk '/^NoNewPrivs:/ {print $2}' "$st")"
 expect_eq "pod.seccomp_filter" 2 "$(awk '/^Seccomp:/ {print $2}' "$st")"
+mem=$(jq -r '.resources.limits.memory' <<<"$POD_CONTAINER")
+expect_eq "pod.memory_limit $mem" "$(numfmt --from=iec-i "$mem")" "$("${PODMAN[@]}" inspect -f '{{.HostConfig.Memory}}' berth-pod)"
 # Read-only root: the binary itself cannot write outside the volume.
 if "${PODMAN[@]}" exec berth-pod /usr/bin/berth auth keygen --out /etc/probe.pem >"$T/ro.out" 2>&1; then
 	fail "pod.read_only_root: a write to /etc succeeded"
