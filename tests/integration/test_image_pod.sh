@@ -40,9 +40,11 @@ if ! deploy_tools 2>"$T/tools.log"; then
 	fail "deploy.tools: $(tail -2 "$T/tools.log" | tr '\n' ' ')"
 	exit 1
 fi
-deploy_render "$ROOT/deploy/base" "$T/base.yaml" && deploy_json "$T/base.yaml" >"$T/base.json" &&
-	deploy_json "$ROOT/deploy/base/secret.example.yaml" >"$T/secret.json" ||
-	{ fail "deploy.render base"; exit 1; }
+if ! { deploy_render "$ROOT/deploy/base" "$T/base.yaml" && deploy_json "$T/base.yaml" >"$T/base.json" &&
+	deploy_json "$ROOT/deploy/base/secret.example.yaml" >"$T/secret.json"; }; then
+	fail "deploy.render base"
+	exit 1
+fi
 # obj KIND NAME: the rendered object.
 obj() { jq -c --arg k "$1" --arg n "$2" '.[] | select(.kind == $k and .metadata.name == $n)' "$T/base.json"; }
 obj StatefulSet berth | jq -c '.spec.template.spec' >"$T/sts-pod.json"
@@ -50,7 +52,10 @@ obj CronJob berth-gc | jq -c '.spec.jobTemplate.spec.template.spec' >"$T/gc-pod.
 obj ConfigMap berth-config >"$T/cm.json"
 POD_CONTAINER=$(jq -c '.containers[0]' "$T/sts-pod.json")
 GC_CONTAINER=$(jq -c '.containers[0]' "$T/gc-pod.json")
-[ -n "$POD_CONTAINER" ] && [ -n "$GC_CONTAINER" ] || { fail "deploy.objects missing"; exit 1; }
+if [ -z "$POD_CONTAINER" ] || [ -z "$GC_CONTAINER" ]; then
+	fail "deploy.objects missing"
+	exit 1
+fi
 
 # ------------------------------------------- the pod network: a netns
 NS=berth-pod-$$
@@ -318,16 +323,20 @@ for r in pods deployments replicasets statefulsets daemonsets jobs cronjobs; do
 done
 expect_eq "gc.rbac only list" list "$(awk '{print $2}' "$T/rbac.txt" | sort -u | tr '\n' ' ' | sed 's/ $//')"
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 -u "$CREDS_KL" "$@"; }
-# pull_code TAG: a kubelet pull's status, token dance done by skopeo.
+# pull_code :TAG|@DIGEST: a kubelet pull's status, token dance by skopeo.
 pull_code() {
-	if timeout 60 skopeo inspect --raw --tls-verify=false --creds "$CREDS_KL" "docker://$REG/review/web:$1" >"$T/pull.out" 2>&1; then
+	if timeout 60 skopeo inspect --raw --tls-verify=false --creds "$CREDS_KL" "docker://$REG/review/web$1" >"$T/pull.out" 2>&1; then
 		echo 200
 	elif grep -qi "manifest unknown" "$T/pull.out"; then echo 404; else echo "error: $(head -c 200 "$T/pull.out")"; fi
 }
-expect_eq "gc.pinned pr-1 still pulls" 200 "$(pull_code pr-1)"
+expect_eq "gc.pinned pr-1 still pulls" 200 "$(pull_code :pr-1)"
 expect_eq "gc.pinned pr-1 same digest" "$D1" "sha256:$(sha256sum <"$T/pull.out" | cut -d' ' -f1)"
-expect_eq "gc.expired pr-2 gone" 404 "$(pull_code pr-2)"
-expect_eq "gc.deleted pr-3 gone" 404 "$(pull_code pr-3)"
+expect_eq "gc.expired pr-2 gone" 404 "$(pull_code :pr-2)"
+expect_eq "gc.deleted pr-3 gone" 404 "$(pull_code :pr-3)"
+# Untagged, their manifests wait for the grace of config.json (gc_grace)
+# before a run may take them.
+expect_eq "gc.expired pr-2's manifest waits the grace" 200 "$(pull_code "@$D2")"
+expect_eq "gc.deleted pr-3's manifest waits the grace" 200 "$(pull_code "@$D3")"
 pod_log >"$T/pod.log"
 check "gc.audit: tag expired pr-2" grep -q '"msg":"tag expired".*"tag":"pr-2"' "$T/pod.log"
 check "gc.audit: kept by pin pr-1" grep -q '"msg":"kept by pin".*review/web:pr-1' "$T/pod.log"
