@@ -56,8 +56,10 @@ digest_of() { ctr -a "$CTD_SOCK" images ls | awk -v r="$1" '$1 == r {print $3}';
 if ctr_pull "$RHOST/review/web:pr-5"; then
 	fail "nodeport.without_hosts_toml: pulled over HTTPS?"
 else
+	# containerd tried HTTPS (the words of the failure vary: an HTTP answer,
+	# a reset, a record that is not TLS)
 	check "nodeport.without_hosts_toml the pull fails (HTTPS): $(tail -1 "$T/last.out" | cut -c1-160)" \
-		grep -q 'HTTP response to HTTPS client' "$T/last.out"
+		grep -q "https://$RHOST/" "$T/last.out"
 fi
 check "nodeport.pull $RHOST/review/web:pr-5 through the hosts.toml" ctr_pull "$RHOST/review/web:pr-5" "$T/certs.d"
 expect_eq "nodeport.digest" "$D5" "$(digest_of "$RHOST/review/web:pr-5")"
