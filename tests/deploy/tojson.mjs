@@ -2,23 +2,12 @@
 // tojson.mjs FILE (or - for stdin): the documents of multi-document YAML
 // (e.g. `kubectl kustomize` output) as one JSON array on stdout, empty
 // documents left out; for tests that query rendered manifests with jq.
-// Exit 2 on usage, unreadable file or YAML error. The yaml package comes
-// from where validate.mjs takes it (DEPLOY_NODE_MODULES, else
-// build/deploy-tools/node_modules, else tests/deploy/node_modules).
-import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+// Exit 2 on usage, unreadable file or YAML error (packages: modules.mjs).
+import { readFileSync } from "node:fs";
+import { nodeModules, yamlFrom } from "./modules.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const NM = [
-  process.env.DEPLOY_NODE_MODULES,
-  resolve(here, "../../build/deploy-tools/node_modules"),
-  join(here, "node_modules"),
-].find((d) => d && existsSync(join(d, "yaml")));
 const die = (msg) => { console.error(`tojson.mjs: ${msg}`); process.exit(2); };
-if (!NM) die("npm packages not installed (run deploy_tools of tests/integration/deploy_lib.sh)");
-const YAML = createRequire(join(NM, "..", "x.js"))("yaml");
+const YAML = yamlFrom(nodeModules("tojson.mjs", "yaml"));
 
 const args = process.argv.slice(2);
 if (args.length !== 1) die("usage: tojson.mjs FILE (- for stdin)");

@@ -12,25 +12,14 @@
 // Errors, one a line on stderr: FILE: KIND/NAMESPACE/NAME: PATH: MESSAGE
 // (NAMESPACE empty for cluster-scoped objects). Exit 0 all valid, 1 invalid,
 // 2 usage or unreadable/unparseable input.
-// The packages come from DEPLOY_NODE_MODULES, else build/deploy-tools/
-// node_modules (tests/integration/deploy_lib.sh's deploy_tools fills it),
-// else tests/deploy/node_modules.
+// The packages: see modules.mjs.
 import { existsSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { nodeModules, yamlFrom } from "./modules.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const NM = [
-  process.env.DEPLOY_NODE_MODULES,
-  resolve(here, "../../build/deploy-tools/node_modules"),
-  join(here, "node_modules"),
-].find((d) => d && existsSync(join(d, "kubernetes-models")));
-if (!NM) {
-  console.error("validate.mjs: npm packages not installed (run deploy_tools of tests/integration/deploy_lib.sh)");
-  process.exit(2);
-}
-const YAML = createRequire(join(NM, "..", "x.js"))("yaml");
+const NM = nodeModules("validate.mjs", "kubernetes-models");
+const YAML = yamlFrom(NM);
 const KM = join(NM, "kubernetes-models");
 const CN = join(NM, "@kubernetes/client-node/dist/gen");
 const load = (path) => import(pathToFileURL(path).href);
