@@ -278,6 +278,13 @@ else
 	fail "containerd.start"
 fi
 
+# make image-push into the pod (a robot may push under review/ only).
+ARCHIVE_DIGEST=$(skopeo inspect --raw "oci-archive:$IMAGE" | sha256sum | cut -d' ' -f1)
+check "image.push (make image-push REGISTRY=$REG)" run make -s -C "$ROOT" image-push REGISTRY="$REG" \
+	IMAGE_NAME=review/berth IMAGE_TAG=ci PUSH_FLAGS="--dest-tls-verify=false --dest-creds $CREDS_CI"
+run skopeo inspect --raw --tls-verify=false --creds "$CREDS_KL" "docker://$REG/review/berth:ci"
+expect_eq "image.pushed digest = the archive's" "sha256:$ARCHIVE_DIGEST" "sha256:$(sha256sum <"$T/last.out" | cut -d' ' -f1)"
+
 # ------------------------------------------------- the gc CronJob
 # The tag pr-3 is deleted (the PR closed); pr-1 and pr-2 carry 1 s TTLs;
 # a pod of review-pr-1 runs pr-1, so only pr-2 may expire.
