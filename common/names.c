@@ -81,3 +81,15 @@ tag_is_valid(const char *tag)
 	}
 	return 1;
 }
+
+void
+text_printable(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+
+	for (; src[n] != '\0' && n + 1 < cap; n++)
+		dst[n] = src[n] >= 0x20 && src[n] < 0x7f ? src[n] : '?';
+	if (src[n] != '\0')
+		memcpy(dst + cap - 4, "...", 3);
+	dst[n] = '\0';
+}

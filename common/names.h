@@ -4,6 +4,8 @@
 #ifndef BERTH_COMMON_NAMES_H
 #define BERTH_COMMON_NAMES_H
 
+#include <stddef.h>
+
 #define NAME_MAX_LEN 255
 #define TAG_MAX_LEN  128
 
@@ -14,5 +16,10 @@ int name_is_valid(const char *name);
 
 /* 1 if tag matches [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}, else 0. */
 int tag_is_valid(const char *tag);
+
+/* Copies untrusted text (a query value, a path part) into dst for an error
+ * message: printable ASCII is kept, any other byte becomes '?', and text
+ * that does not fit is cut, ending in "...". cap must be at least 4. */
+void text_printable(char *dst, size_t cap, const char *src);
 
 #endif

@@ -1,6 +1,7 @@
 /* The collector: one run drains everything due from the gc queue in short
  * write txns (meta_gc_step), unlinks the blob files those txns removed,
- * purges abandoned upload sessions and reports. Runs never overlap. */
+ * purges abandoned upload sessions and upload files no session owns, and
+ * reports. Runs never overlap. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -405,6 +406,104 @@ purge_uploads(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
 	return rc;
 }
 
+/* An upload file that no session owns, old enough to go. */
+struct orphan {
+	char uuid[BLOB_UUID_BUF];
+	uint64_t size;
+};
+
+struct orphan_ctx {
+	uint64_t before; /* files last written before this (s) */
+	struct orphan *v;
+	size_t n, cap;
+	int err;
+};
+
+static int
+orphan_visit(const struct blob_entry *e, void *arg)
+{
+	struct orphan_ctx *c = arg;
+
+	/* Only files berth writes: anything else is left for a person. */
+	if (e->id == NULL || !e->regular || e->mtime < 0 ||
+	    (uint64_t)e->mtime >= c->before)
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct orphan *nv = realloc(c->v, cap * sizeof(*nv));
+		if (nv == NULL) {
+			c->err = -ENOMEM;
+			return 1;
+		}
+		c->v = nv;
+		c->cap = cap;
+	}
+	snprintf(c->v[c->n].uuid, sizeof(c->v[c->n].uuid), "%s", e->id);
+	c->v[c->n++].size = e->size;
+	return 0;
+}
+
+uint64_t
+gc_orphan_age(uint64_t upload_ttl)
+{
+	return upload_ttl > GC_ORPHAN_MIN_AGE ? upload_ttl : GC_ORPHAN_MIN_AGE;
+}
+
+/* Files in uploads/ that no session owns (a crash between the file's
+ * creation and its row's commit, a cleanup that failed half-way), once
+ * no byte was written to them for gc_orphan_age(upload_ttl). A session
+ * creates its file before its row: a young file without a row may be one
+ * whose row is being committed, and the age keeps it (the floor holds
+ * even with a short --upload-ttl). The row is looked up again just before
+ * each unlink, and a file a request holds is left alone. */
+static int
+purge_orphans(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
+              struct gc_report *r)
+{
+	struct orphan_ctx c;
+	uint64_t age = gc_orphan_age(g->o.upload_ttl);
+	int rc;
+
+	if (now < age)
+		return 0;
+	memset(&c, 0, sizeof(c));
+	c.before = now - age + 1; /* mtime + age <= now, as for sessions */
+	rc = blob_uploads_walk(g->bs, orphan_visit, &c);
+	if (rc == 0)
+		rc = c.err;
+	for (size_t i = 0; i < c.n && rc == 0; i++) {
+		const struct orphan *o = &c.v[i];
+		int d = meta_upload_exists(g->m, o->uuid);
+
+		if (d == RC_OK)
+			continue; /* a session's: the rule above decides */
+		if (d != RC_UPLOAD_UNKNOWN) {
+			rc = d;
+			break;
+		}
+		if (blob_upload_busy(g->bs, o->uuid))
+			continue; /* a request holds it right now */
+		if (!dry_run) {
+			d = blob_upload_delete(g->bs, o->uuid);
+			if (d == RC_BUSY || d == RC_UPLOAD_UNKNOWN)
+				continue; /* held by a request, or gone */
+			if (d != 0) {
+				rc = d;
+				break;
+			}
+		}
+		if (report_add(r, GC_UPLOAD, "", o->uuid, o->size, "orphan") !=
+		    0) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (fn != NULL)
+			fn(&r->items[r->n_items - 1], arg);
+	}
+	free(c.v);
+	return rc;
+}
+
 int
 gc_run(struct gc *g, int dry_run, uint64_t now, gc_item_fn fn, void *arg,
        struct gc_report *out)
@@ -445,6 +544,8 @@ gc_run_with(struct gc *g, const struct gc_run_options *o, uint64_t now,
 		rc = collect(g, o, now, &r);
 	if (rc == 0)
 		rc = purge_uploads(g, dry_run, now, fn, arg, &r);
+	if (rc == 0)
+		rc = purge_orphans(g, dry_run, now, fn, arg, &r);
 	if (rc == 0 && (rc = meta_gc_state_get(g->m, now, &st)) == 0) {
 		r.queue_len = st.queue_len;
 		r.waiting = st.queue_len - st.due;

@@ -22,9 +22,12 @@ struct meta;
 struct gc;
 
 struct gc_options {
-	uint64_t upload_ttl; /* seconds without a byte; 0 = default 86400 */
-	size_t batch_items;  /* items per write txn; 0 = default 256 */
-	uint64_t batch_ns;   /* time per write txn; 0 = default 5 ms */
+	/* Seconds without a byte before an upload session goes; 0 = default
+	 * 86400. A file in uploads/ that no session owns goes after
+	 * gc_orphan_age(upload_ttl). */
+	uint64_t upload_ttl;
+	size_t batch_items; /* items per write txn; 0 = default 256 */
+	uint64_t batch_ns;  /* time per write txn; 0 = default 5 ms */
 	/* While busy(busy_arg) says requests are being served, the collector
 	 * paces itself to use at most busy_share percent of the time (it
 	 * sleeps between its txns), so pulls keep their throughput; idle, it
@@ -34,14 +37,23 @@ struct gc_options {
 	unsigned busy_share;
 };
 
+/* A file in uploads/ without a session row is removed once no byte was
+ * written to it for max(upload_ttl, GC_ORPHAN_MIN_AGE): a session's file
+ * exists a moment before its row is committed, and the floor keeps such a
+ * file whatever --upload-ttl says. */
+#define GC_ORPHAN_MIN_AGE 3600u
+uint64_t gc_orphan_age(uint64_t upload_ttl);
+
 enum gc_kind { GC_MANIFEST = 1, GC_BLOB = 2, GC_UPLOAD = 3 };
 
 struct gc_item {
 	enum gc_kind kind;
-	char repo[256];          /* manifests and uploads; "" for blobs */
+	char repo[256];          /* manifests and uploads; "" for blobs and
+	                            orphan upload files */
 	char digest[DIGEST_BUF]; /* manifests and blobs; the id for uploads */
 	uint64_t size;
-	const char *reason; /* static string: "unreferenced", "abandoned" */
+	const char *reason; /* static string: "unreferenced", "abandoned",
+	                       "orphan" (an upload file without session) */
 };
 
 /* A tag that expired (or, in a dry run, would). */

@@ -14,7 +14,6 @@
 #include "registry/http.h"
 
 #define TOKEN_SCOPES_MAX 16
-#define TOKEN_BODY_MAX   (16u * 1024u) /* a POST form */
 #define TOKEN_USER_MAX   256
 #define TOKEN_PASS_MAX   512
 

@@ -1,6 +1,7 @@
 /* Blob endpoints: GET/HEAD/DELETE /v2/<name>/blobs/<digest>, and the upload
  * session endpoints under /v2/<name>/blobs/uploads/. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -185,6 +186,31 @@ take_digest_param(struct req *r)
 	return RC_OK;
 }
 
+/* The parameters of a cross-repository mount: RC_OK, or the error with a
+ * detail naming the parameter at fault. */
+static int
+mount_params_check(const char *mount, const char *from, char *detail,
+                   size_t len)
+{
+	char shown[128];
+	int rc = digest_check(mount);
+
+	if (rc != RC_OK) {
+		text_printable(shown, sizeof(shown), mount);
+		snprintf(detail, len, "mount: \"%s\" is not a digest%s", shown,
+		         rc == RC_UNSUPPORTED ? " of a supported algorithm"
+		                              : "");
+		return rc;
+	}
+	if (from != NULL && !name_is_valid(from)) {
+		text_printable(shown, sizeof(shown), from);
+		snprintf(detail, len, "from: \"%s\" is not a repository name",
+		         shown);
+		return RC_NAME_INVALID;
+	}
+	return RC_OK;
+}
+
 void
 h_uploads_post_start(struct req *r)
 {
@@ -195,11 +221,10 @@ h_uploads_post_start(struct req *r)
 	int rc;
 
 	if (mount != NULL) {
-		rc = digest_check(mount);
-		if (rc == RC_OK && from != NULL && !name_is_valid(from))
-			rc = RC_NAME_INVALID;
+		char detail[256];
+		rc = mount_params_check(mount, from, detail, sizeof(detail));
 		if (rc != RC_OK) {
-			reply_error(r, rc, "mount");
+			reply_error(r, rc, detail);
 			return;
 		}
 		/* With auth, only from a repository the token may pull
@@ -242,6 +267,46 @@ h_uploads_post_start(struct req *r)
 	reply_empty(r, 202);
 }
 
+/* A byte offset: decimal digits only, at most 2^63 - 1 (what distribution
+ * and the clients' int64 offsets can hold). Advances *p past it. */
+static int
+parse_offset(const char **p, uint64_t *out)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (v > ((uint64_t)INT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*p = s;
+	*out = v;
+	return 0;
+}
+
+/* The Content-Range of an upload chunk: "<start>-<end>", both inclusive,
+ * the spec's ^[0-9]+-[0-9]+$ (what docker, go-containerregistry and the
+ * conformance suite send), or the same after "bytes=" (accepted since the
+ * first release). Nothing else: no sign, space, "bytes " or "/<size>"
+ * (a response's Content-Range), empty number, end before start or number
+ * over 2^63 - 1. 0, or -1 when malformed. */
+static int
+parse_content_range(const char *h, uint64_t *start, uint64_t *end)
+{
+	if (strncmp(h, "bytes=", 6) == 0)
+		h += 6;
+	if (parse_offset(&h, start) != 0 || *h != '-')
+		return -1;
+	h++;
+	if (parse_offset(&h, end) != 0 || *h != '\0' || *end < *start)
+		return -1;
+	return 0;
+}
+
 /* Checks out the session named in the URL and the Content-Range (if any)
  * against its offset. */
 static int
@@ -258,14 +323,7 @@ upload_resume(struct req *r)
 		return rc;
 	if (cr != NULL) {
 		uint64_t a, b;
-		char *end;
-		if (strncmp(cr, "bytes", 5) == 0)
-			cr += strspn(cr + 5, " =") + 5;
-		a = strtoull(cr, &end, 10);
-		if (end == cr || *end != '-')
-			return RC_RANGE_INVALID;
-		b = strtoull(end + 1, &end, 10);
-		if ((*end != '\0' && *end != '/') || b < a ||
+		if (parse_content_range(cr, &a, &b) != 0 ||
 		    a != blob_upload_offset(r->up))
 			return RC_RANGE_INVALID;
 		/* The chunk must be exactly the range it claims. */

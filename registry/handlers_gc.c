@@ -11,8 +11,7 @@
 #include "gc/gc.h"
 #include "registry/http.h"
 
-#define GC_BODY_MAX (16u * 1024u * 1024u) /* a cluster's pins fit */
-#define PINS_MAX    200000
+#define PINS_MAX 200000
 
 void
 gc_log_item(const struct gc_item *it, void *arg)

@@ -62,6 +62,13 @@ enum route_action {
 
 struct req;
 
+/* Bodies read into memory whole, and their hard limits: a request that
+ * announces more is refused from its headers (server.c), one that sends
+ * more without announcing it is cut by the route's sink. The manifest
+ * limit is MANIFEST_MAX_BYTES (storage/manifest.h). */
+#define GC_BODY_MAX    (16u * 1024u * 1024u) /* a cluster's pins fit */
+#define TOKEN_BODY_MAX (16u * 1024u)         /* a POST form */
+
 /* Body streaming: called for every chunk of the request body, then once
  * with len == 0 at the end (before the handler's reply step). */
 typedef int (*body_fn)(struct req *r, const char *data, size_t len);
@@ -123,6 +130,20 @@ int route_parse(const char *url, enum route_kind *kind, char *name,
                 size_t namelen, char *ref, size_t reflen);
 const struct route *route_find(enum route_kind kind, const char *method,
                                int *method_allowed);
+/* MHD callbacks that keep what the request line held (a NUL, an encoded
+ * '/') for route_check_line(): MHD_OPTION_NOTIFY_CONNECTION,
+ * MHD_OPTION_URI_LOG_CALLBACK and MHD_OPTION_UNESCAPE_CALLBACK, all with a
+ * NULL closure. */
+void route_conn_notify(void *cls, struct MHD_Connection *conn,
+                       void **socket_context,
+                       enum MHD_ConnectionNotificationCode toe);
+void *route_uri_log(void *cls, const char *uri, struct MHD_Connection *conn);
+size_t route_unescape(void *cls, struct MHD_Connection *conn, char *s);
+/* After route_parse() answered rc for url: the rc to answer, refusing a
+ * NUL byte (raw or %00) in the path or the query (r->err_detail says
+ * which). url and version: as the access handler got them. */
+int route_check_line(struct req *r, const char *url, const char *version,
+                     int rc);
 
 /* ---- reply.c ---- */
 /* Queues resp with status, adding the common headers; destroys resp. */

@@ -1,5 +1,11 @@
 /* URL grammar and the route table. Every name, tag, digest and upload id is
- * validated here, before a handler or storage sees it. */
+ * validated here, before a handler or storage sees it. So is what the
+ * request line carried that a C string cannot show: a NUL byte, sent raw or
+ * as %00, which would end a name, tag, digest or query value early and so
+ * name another one, and an encoded '/' in the path. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/digest.h"
@@ -244,4 +250,224 @@ route_parse(const char *url, enum route_kind *kind, char *name, size_t namelen,
 	}
 	*kind = k;
 	return RC_OK;
+}
+
+/* ---- the request line as sent ----
+ *
+ * libmicrohttpd hands the access handler the path percent-decoded, ended by
+ * its first NUL, and the query as key/value pairs decoded the same way. The
+ * three callbacks below (installed by server.c) keep what that loses:
+ *   - the path is decoded by route_unescape(), which leaves %00 and %2F as
+ *     sent: the '%' then makes the name, tag or digest they are in invalid
+ *     (route_parse), where a NUL would have cut it short and a '/' would have
+ *     moved the boundary between name and reference;
+ *   - query values are decoded as MHD does, and MHD keeps their decoded
+ *     length: route_check_line() compares it with the C string's;
+ *   - a raw NUL in the request line ends the C string MHD passes on: the URI
+ *     log callback sees the request target before MHD splits it, and
+ *     records where its C string ends. Without a raw NUL that is the space
+ *     MHD replaced before the HTTP version, right before the version string
+ *     the access handler gets. The record is per connection (the socket
+ *     context of MHD_OPTION_NOTIFY_CONNECTION), as requests on one
+ *     connection come one after another. */
+struct raw_line {
+	const char *uri;   /* the request target, as MHD holds it */
+	const char *end;   /* its first NUL when the URI log callback ran */
+	const char *query; /* its '?' before end, or NULL */
+};
+
+void
+route_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = calloc(1, sizeof(struct raw_line));
+	} else {
+		free(*socket_context);
+		*socket_context = NULL;
+	}
+}
+
+static struct raw_line *
+raw_line_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+	        conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+void *
+route_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct raw_line *rl = raw_line_of(conn);
+
+	(void)cls;
+	if (rl != NULL) {
+		rl->uri = uri;
+		rl->end = uri != NULL ? uri + strlen(uri) : NULL;
+		rl->query = uri != NULL ? strchr(uri, '?') : NULL;
+	}
+	return NULL; /* no request state yet: server.c makes it */
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* MHD_http_unescape() of the path, but %00 and %2F (%2f) stay as sent. */
+static size_t
+path_unescape(char *s)
+{
+	char *w = s;
+	const char *p = s;
+
+	while (*p != '\0') {
+		int hi = -1, lo = -1;
+
+		if (*p == '%' && (hi = hex_value(p[1])) >= 0 &&
+		    (lo = hex_value(p[2])) >= 0 && hi * 16 + lo != 0 &&
+		    hi * 16 + lo != '/') {
+			*w++ = (char)(hi * 16 + lo);
+			p += 3;
+		} else {
+			*w++ = *p++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+size_t
+route_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	const struct raw_line *rl = raw_line_of(conn);
+
+	(void)cls;
+	/* MHD decodes the query's keys and values first, the path last. */
+	if (rl != NULL && s == rl->uri)
+		return path_unescape(s);
+	return MHD_http_unescape(s);
+}
+
+/* The error a bad value of a query parameter gets on a route: the one its
+ * handler answers for a malformed value. */
+static const struct {
+	enum route_kind kind;
+	const char *key;
+	int rc;
+} query_params[] = {
+        {R_UPLOADS, "digest", RC_DIGEST_INVALID},
+        {R_UPLOADS, "mount", RC_DIGEST_INVALID},
+        {R_UPLOADS, "from", RC_NAME_INVALID},
+        {R_UPLOAD, "digest", RC_DIGEST_INVALID},
+};
+
+static int
+query_param_error(struct req *r, const char *key)
+{
+	char shown[64];
+
+	text_printable(shown, sizeof(shown), key != NULL ? key : "");
+	snprintf(r->err_detail, sizeof(r->err_detail),
+	         "%s: the query value has a NUL byte", shown);
+	if (key == NULL)
+		return RC_BAD_REQUEST;
+	for (size_t i = 0; i < sizeof(query_params) / sizeof(query_params[0]);
+	     i++)
+		if (query_params[i].kind == r->kind &&
+		    strcmp(query_params[i].key, key) == 0)
+			return query_params[i].rc;
+	return RC_BAD_REQUEST;
+}
+
+struct arg_scan {
+	const char *nul_key; /* first key whose key or value has a NUL */
+	const char *last;    /* the last key */
+};
+
+static enum MHD_Result
+scan_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+         const char *value, size_t value_size)
+{
+	struct arg_scan *as = cls;
+
+	(void)kind;
+	as->last = key;
+	if (as->nul_key == NULL &&
+	    (strlen(key) != key_size ||
+	     (value != NULL && strlen(value) != value_size)))
+		as->nul_key = key;
+	return MHD_YES;
+}
+
+/* A raw NUL in the path: the answer is route_parse's for the path with the
+ * NUL shown as %00 (and, after it, what the request target holds up to its
+ * next NUL), so the name, tag or digest it is in is the one refused. */
+static int
+raw_nul_in_path(struct req *r, const char *url, const char *after)
+{
+	size_t n = strlen(url) + strlen(after) + 4;
+	char *path = malloc(n), name[sizeof(r->name)], ref[sizeof(r->ref)];
+	enum route_kind kind = R_NONE;
+	int rc;
+
+	if (path == NULL)
+		return -ENOMEM;
+	snprintf(path, n, "%s%%00%s", url, after);
+	rc = route_parse(path, &kind, name, sizeof(name), ref, sizeof(ref));
+	free(path);
+	r->kind = R_NONE;
+	snprintf(r->err_detail, sizeof(r->err_detail),
+	         "the path has a NUL byte");
+	return rc != RC_OK ? rc : RC_BAD_REQUEST;
+}
+
+int
+route_check_line(struct req *r, const char *url, const char *version, int rc)
+{
+	const struct raw_line *rl = raw_line_of(r->conn);
+	struct arg_scan as = {NULL, NULL};
+
+	if (rl == NULL) /* no memory for it when the connection came */
+		return -ENOMEM;
+	if (rl->uri == NULL || url != rl->uri) {
+		/* not the request line the URI log callback saw */
+		snprintf(r->err_detail, sizeof(r->err_detail),
+		         "request line not understood");
+		return RC_BAD_REQUEST;
+	}
+	if (rl->end + 1 != version) {
+		/* a raw NUL: in the path, or in the query after its '?' */
+		if (rl->query == NULL)
+			return raw_nul_in_path(r, url, rl->end + 1);
+		if (rc != RC_OK)
+			return rc;
+		MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND,
+		                            scan_arg, &as);
+		return query_param_error(r, as.last);
+	}
+	if (rc != RC_OK) {
+		if (strstr(url, "%00") != NULL)
+			snprintf(r->err_detail, sizeof(r->err_detail),
+			         "the path has %%00, a NUL byte");
+		else if (strcasestr(url, "%2f") != NULL)
+			snprintf(r->err_detail, sizeof(r->err_detail),
+			         "the path has %%2F: an encoded '/' separates "
+			         "nothing and is not allowed");
+		return rc;
+	}
+	MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, scan_arg,
+	                            &as);
+	return as.nul_key != NULL ? query_param_error(r, as.nul_key) : RC_OK;
 }

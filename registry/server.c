@@ -1,5 +1,6 @@
 /* The MHD access handler: route, validate, stream the body into the
  * route's sink, reply, log. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "registry/http.h"
 #include "registry/server.h"
 #include "storage/blob.h"
+#include "storage/manifest.h"
 
 static struct req *
 req_new(struct app *app, struct MHD_Connection *conn, const char *method)
@@ -49,7 +51,7 @@ req_free(struct req *r)
 
 /* First callback of a request: find the route and validate the URL. */
 static void
-req_start(struct req *r, const char *url)
+req_start(struct req *r, const char *url, const char *version)
 {
 	int rc, allowed = 0;
 
@@ -61,6 +63,7 @@ req_start(struct req *r, const char *url)
 		rc = route_parse(url, &r->kind, r->name, sizeof(r->name),
 		                 r->ref, sizeof(r->ref));
 	}
+	rc = route_check_line(r, url, version, rc); /* NUL bytes */
 	/* route_parse answers RC_TAG_INVALID only for a manifest reference
 	 * that is neither a digest nor a valid tag. Such a tag can name no
 	 * manifest, so to a read or a delete it is simply unknown (what the
@@ -87,6 +90,79 @@ req_start(struct req *r, const char *url)
 	r->err_rc = gate_check(r);
 }
 
+/* Routes that read their body into memory, up to a hard limit. A request
+ * that announces more in Content-Length is refused from its headers, in
+ * the first callback: MHD then sends no `100 Continue`, reads none of the
+ * body and closes the connection after the answer (the one case where
+ * closing is wanted). A body without Content-Length (chunked) is cut at
+ * the limit by the route's sink and answered the same way at the end. */
+static const struct body_limit {
+	enum route_kind kind;
+	const char *method;
+	uint64_t max;
+	int rc; /* the error answered; RC_OK: the route's finish answers
+	           r->too_large itself (the token endpoint's OAuth error) */
+	const char *what;
+} body_limits[] = {
+        {R_MANIFEST, "PUT", MANIFEST_MAX_BYTES, RC_TOO_LARGE, "manifest"},
+        {R_GC, "POST", GC_BODY_MAX, RC_BAD_REQUEST, "body"},
+        {R_TOKEN, "POST", TOKEN_BODY_MAX, RC_OK, "form"},
+};
+
+/* The limit of r's route, or NULL when it streams or has no body. */
+static const struct body_limit *
+body_limit_of(const struct req *r)
+{
+	for (size_t i = 0; i < sizeof(body_limits) / sizeof(body_limits[0]);
+	     i++)
+		if (body_limits[i].kind == r->kind &&
+		    strcmp(body_limits[i].method, r->method) == 0)
+			return &body_limits[i];
+	return NULL;
+}
+
+/* 1 when the request announces a body over its route's limit; the error
+ * is then set up as the route's sink would have (r->too_large...). */
+static int
+body_over_limit(struct req *r)
+{
+	const struct body_limit *bl = body_limit_of(r);
+	const char *cl, *te;
+	unsigned long long n;
+	char *end;
+
+	if (bl == NULL || r->err_rc != RC_OK || r->route == NULL)
+		return 0;
+	/* With Transfer-Encoding the body's length is not Content-Length. */
+	te = req_header(r, "Transfer-Encoding");
+	cl = req_header(r, "Content-Length");
+	if (te != NULL || cl == NULL)
+		return 0;
+	errno = 0;
+	n = strtoull(cl, &end, 10);
+	if (end == cl || (n <= bl->max && errno == 0))
+		return 0; /* MHD refuses a malformed one before us */
+	r->too_large = 1;
+	r->err_rc = bl->rc;
+	if (bl->rc != RC_OK)
+		snprintf(r->err_detail, sizeof(r->err_detail),
+		         "%s over %llu bytes", bl->what,
+		         (unsigned long long)bl->max);
+	return 1;
+}
+
+/* The route's answer once the body is in (or refused). */
+static void
+req_answer(struct req *r)
+{
+	if (r->err_rc != RC_OK)
+		reply_error(r, r->err_rc, r->err_detail);
+	else if (r->route && r->route->finish)
+		r->route->finish(r);
+	if (!r->replied && !r->suspended)
+		reply_error(r, RC_DB, "handler gave no response");
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
            const char *method, const char *version, const char *upload_data,
@@ -97,12 +173,19 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 
 	if (r == NULL) {
 		/* Headers only so far. Replying now would make MHD close the
-		 * connection, so the route runs from the next callback on. */
+		 * connection, so the route runs from the next callback on
+		 * (but a body over the route's limit is refused now). */
 		r = req_new(app, conn, method);
 		if (r == NULL)
 			return MHD_NO;
 		*con_cls = r;
-		req_start(r, url);
+		req_start(r, url, version);
+		if (body_over_limit(r)) {
+			/* Refused before any byte of the body: the route's
+			 * start never runs, its body never comes. */
+			r->started = 1;
+			req_answer(r);
+		}
 		return MHD_YES;
 	}
 	if (!r->started) {
@@ -124,12 +207,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	r->suspended = 0; /* resumed: the handler answers now */
 	if (r->err_rc == RC_OK && r->route && r->route->body)
 		(void)r->route->body(r, NULL, 0);
-	if (r->err_rc != RC_OK)
-		reply_error(r, r->err_rc, r->err_detail);
-	else if (r->route && r->route->finish)
-		r->route->finish(r);
-	if (!r->replied && !r->suspended)
-		reply_error(r, RC_DB, "handler gave no response");
+	req_answer(r);
 	return MHD_YES;
 }
 
@@ -193,5 +271,10 @@ server_start(struct app *app, int listen_fd, unsigned threads,
 	         * 1.5x the requests/s of 256 KiB and a pull storm 3x faster,
 	         * while uploads stay disk-bound either way. */
 	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
-	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, app, MHD_OPTION_END);
+	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
+	        /* routes.c: what the request line held that MHD decodes */
+	        MHD_OPTION_NOTIFY_CONNECTION, route_conn_notify, NULL,
+	        MHD_OPTION_URI_LOG_CALLBACK, route_uri_log, NULL,
+	        MHD_OPTION_UNESCAPE_CALLBACK, route_unescape, NULL,
+	        MHD_OPTION_END);
 }

@@ -325,6 +325,10 @@ struct meta_upload {
 int meta_upload_walk(struct meta *m,
                      int (*fn)(const struct meta_upload *u, void *arg),
                      void *arg) __attribute__((warn_unused_result));
+/* RC_OK when a session row exists for uuid (whatever its repository),
+ * RC_UPLOAD_UNKNOWN when none. */
+int meta_upload_exists(struct meta *m, const char *uuid)
+        __attribute__((warn_unused_result));
 
 /* Calls fn for every queued item with due <= until (UINT64_MAX: all), in due
  * order, from one read txn. fn returning non-zero stops the walk. */

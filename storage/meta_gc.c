@@ -546,3 +546,18 @@ meta_upload_walk(struct meta *m,
 	meta_scan_close(&s);
 	return meta_txn_end(&t);
 }
+
+int
+meta_upload_exists(struct meta *m, const char *uuid)
+{
+	struct txn t;
+	struct key k;
+	MDB_val v;
+
+	if (meta_txn_begin(m, &t, 0) != 0)
+		return t.rc;
+	meta_key_of(&k, uuid, NULL);
+	if (!meta_txn_get(&t, m->uploads, &k, &v))
+		meta_txn_fail(&t, RC_UPLOAD_UNKNOWN);
+	return meta_txn_end(&t);
+}

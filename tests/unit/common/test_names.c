@@ -126,6 +126,24 @@ test_tag_invalid(void **state)
 	assert_false(tag_is_valid(tag));
 }
 
+/* text_printable: what an error detail quotes of a client's value. */
+static void
+test_text_printable(void **state)
+{
+	char out[8];
+
+	text_printable(out, sizeof(out), "a/b:c");
+	assert_string_equal(out, "a/b:c");
+	text_printable(out, sizeof(out), "a\tb\x7f\xc3\xa9");
+	assert_string_equal(out, "a?b???");
+	text_printable(out, sizeof(out), "1234567");
+	assert_string_equal(out, "1234567");
+	text_printable(out, sizeof(out), "12345678");
+	assert_string_equal(out, "1234...");
+	text_printable(out, sizeof(out), "");
+	assert_string_equal(out, "");
+}
+
 int
 main(void)
 {
@@ -135,6 +153,7 @@ main(void)
 	        cmocka_unit_test(test_name_length),
 	        cmocka_unit_test(test_tag_valid),
 	        cmocka_unit_test(test_tag_invalid),
+	        cmocka_unit_test(test_text_printable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

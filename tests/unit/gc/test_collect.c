@@ -392,6 +392,177 @@ test_upload_purge(void **state)
 	blob_upload_release(held);
 }
 
+/* Sets the mtime of DATA/uploads/<name> to t. */
+static void
+upload_age(struct gfx *x, const char *name, uint64_t t)
+{
+	struct timespec ts[2] = {{(time_t)t, 0}, {(time_t)t, 0}};
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/uploads/%s", x->data, name);
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* An upload file without a row, of len bytes, last written at mtime. */
+static void
+orphan_file(struct gfx *x, const char *uuid, size_t len, uint64_t mtime)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/uploads/%s", x->data, uuid);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	assert_true(fd >= 0);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(write(fd, "x", 1), 1);
+	close(fd);
+	upload_age(x, uuid, mtime);
+}
+
+static int
+upload_file_exists(struct gfx *x, const char *uuid)
+{
+	uint64_t size, mtime;
+
+	return blob_upload_stat(x->bs, uuid, &size, &mtime) == 0;
+}
+
+/* Files in uploads/ that no session owns go once older than the TTL, and
+ * never younger than GC_ORPHAN_MIN_AGE (a session's file exists before its
+ * row is committed); a session's file, one held by a request, and what
+ * berth never writes stay. Orphans count as uploads in the report. */
+static void
+test_upload_orphans(void **state)
+{
+	struct gfx *x = *state;
+	const char *old = "0a0a0a0a-0a0a-4a0a-8a0a-0a0a0a0a0a0a";
+	const char *young = "0c0c0c0c-0c0c-4c0c-8c0c-0c0c0c0c0c0c";
+	const char *held_o = "0d0d0d0d-0d0d-4d0d-8d0d-0d0d0d0d0d0d";
+	const char *dir_o = "0e0e0e0e-0e0e-4e0e-8e0e-0e0e0e0e0e0e";
+	char stale[BLOB_UUID_BUF], owned[BLOB_UUID_BUF], path[512];
+	struct blob_upload *up, *held_s, *held_f;
+	struct gc_options o = {.upload_ttl = 600};
+	struct gc_report r;
+	uint64_t now = (uint64_t)time(NULL);
+	int fd;
+
+	assert_int_equal(gc_orphan_age(1), GC_ORPHAN_MIN_AGE);
+	assert_int_equal(gc_orphan_age(86400), 86400);
+	gc_close(x->g);
+	OK(gc_open(x->base.m, x->bs, &o, &x->g));
+	/* Without rows: two hours old, half an hour old (past the TTL but
+	 * under the floor), two hours old but held by a request. */
+	orphan_file(x, old, 7, now - 7200);
+	orphan_file(x, young, 3, now - 1800);
+	orphan_file(x, held_o, 2, now - 7200);
+	OK(blob_upload_acquire(x->bs, held_o, &held_f));
+	/* Sessions, two hours without a byte: one abandoned, one held. */
+	OK(blob_upload_create(x->bs, stale));
+	OK(blob_upload_acquire(x->bs, stale, &up));
+	OK(blob_upload_write(up, "12345", 5));
+	blob_upload_release(up);
+	OK(meta_upload_put(x->base.m, stale, "r", now - 7200));
+	upload_age(x, stale, now - 7200);
+	OK(blob_upload_create(x->bs, owned));
+	OK(meta_upload_put(x->base.m, owned, "r", now - 7200));
+	upload_age(x, owned, now - 7200);
+	OK(blob_upload_acquire(x->bs, owned, &held_s));
+	/* Not berth's: an old file of another name, a directory. */
+	snprintf(path, sizeof(path), "%s/uploads/notes.txt", x->data);
+	fd = open(path, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	upload_age(x, "notes.txt", now - 7200);
+	snprintf(path, sizeof(path), "%s/uploads/%s", x->data, dir_o);
+	assert_int_equal(mkdir(path, 0755), 0);
+	upload_age(x, dir_o, now - 7200);
+
+	/* Dry run: the abandoned session once (its row owns the file), the
+	 * old orphan; nothing removed. */
+	r = run(x, now, 1);
+	assert_int_equal(r.count[GC_UPLOAD], 2);
+	assert_int_equal(r.n_items, 2);
+	assert_true(listed(&r, GC_UPLOAD, stale));
+	assert_true(listed(&r, GC_UPLOAD, old));
+	assert_int_equal(r.bytes[GC_UPLOAD], 5 + 7);
+	gc_report_free(&r);
+	assert_true(upload_file_exists(x, old));
+	assert_true(upload_file_exists(x, stale));
+
+	r = run(x, now, 0);
+	assert_int_equal(r.count[GC_UPLOAD], 2);
+	assert_true(listed(&r, GC_UPLOAD, stale));
+	assert_true(listed(&r, GC_UPLOAD, old));
+	for (size_t i = 0; i < r.n_items; i++) {
+		if (strcmp(r.items[i].digest, old) != 0)
+			continue;
+		assert_string_equal(r.items[i].reason, "orphan");
+		assert_string_equal(r.items[i].repo, "");
+		assert_int_equal(r.items[i].size, 7);
+	}
+	assert_int_equal(r.bytes[GC_UPLOAD], 5 + 7);
+	gc_report_free(&r);
+	assert_false(upload_file_exists(x, old));
+	assert_false(upload_file_exists(x, stale));
+	assert_true(upload_file_exists(x, young));
+	assert_true(upload_file_exists(x, held_o));
+	assert_true(upload_file_exists(x, owned));
+	OK(meta_upload_check(x->base.m, owned, "r"));
+	snprintf(path, sizeof(path), "%s/uploads/notes.txt", x->data);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/uploads/%s", x->data, dir_o);
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* Released, the held orphan goes; the young one once past the
+	 * floor, not a second before. */
+	blob_upload_release(held_f);
+	r = run(x, now, 0);
+	assert_int_equal(r.count[GC_UPLOAD], 1);
+	assert_true(listed(&r, GC_UPLOAD, held_o));
+	gc_report_free(&r);
+	r = run(x, now - 1800 + GC_ORPHAN_MIN_AGE - 1, 0);
+	assert_int_equal(r.count[GC_UPLOAD], 0);
+	gc_report_free(&r);
+	r = run(x, now - 1800 + GC_ORPHAN_MIN_AGE, 0);
+	assert_int_equal(r.count[GC_UPLOAD], 1);
+	assert_true(listed(&r, GC_UPLOAD, young));
+	gc_report_free(&r);
+	/* The held session was never taken for an orphan (its row owns it);
+	 * released, the session rule takes file and row. */
+	blob_upload_release(held_s);
+	r = run(x, now, 0);
+	assert_int_equal(r.count[GC_UPLOAD], 1);
+	assert_true(listed(&r, GC_UPLOAD, owned));
+	assert_string_equal(r.items[0].reason, "abandoned");
+	gc_report_free(&r);
+	assert_false(upload_file_exists(x, owned));
+	RC(RC_UPLOAD_UNKNOWN, meta_upload_check(x->base.m, owned, "r"));
+}
+
+/* With a TTL above the floor, an orphan waits for the TTL. */
+static void
+test_upload_orphans_long_ttl(void **state)
+{
+	struct gfx *x = *state;
+	const char *o1 = "0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f";
+	struct gc_options o = {.upload_ttl = 3 * 86400};
+	struct gc_report r;
+	uint64_t now = (uint64_t)time(NULL);
+
+	gc_close(x->g);
+	OK(gc_open(x->base.m, x->bs, &o, &x->g));
+	orphan_file(x, o1, 1, now - 2 * 86400);
+	r = run(x, now, 0);
+	assert_int_equal(r.count[GC_UPLOAD], 0);
+	gc_report_free(&r);
+	assert_true(upload_file_exists(x, o1));
+	r = run(x, now + 86400, 0);
+	assert_int_equal(r.count[GC_UPLOAD], 1);
+	assert_true(listed(&r, GC_UPLOAD, o1));
+	gc_report_free(&r);
+	assert_false(upload_file_exists(x, o1));
+}
+
 /* After a restart every item counts as read at start: nothing goes before
  * start + grace. */
 static void
@@ -470,6 +641,10 @@ main(void)
 	                                        gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_upload_purge, setup,
 	                                        gc_fx_teardown),
+	        cmocka_unit_test_setup_teardown(test_upload_orphans, setup,
+	                                        gc_fx_teardown),
+	        cmocka_unit_test_setup_teardown(test_upload_orphans_long_ttl,
+	                                        setup, gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_restart_floor, setup,
 	                                        gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_flush_and_small_batches,
