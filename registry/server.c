@@ -67,8 +67,10 @@ req_start(struct req *r, const char *url, const char *version)
 	/* route_parse answers RC_TAG_INVALID only for a manifest reference
 	 * that is neither a digest nor a valid tag. Such a tag can name no
 	 * manifest, so to a read or a delete it is simply unknown (what the
-	 * OCI conformance suite asks for); a push is told its tag is bad. */
-	if (rc == RC_TAG_INVALID &&
+	 * OCI conformance suite asks for); a push is told its tag is bad.
+	 * A NUL or an encoded slash (route_check_line set a detail) is
+	 * refused whatever the method: it is an attack, not a typo. */
+	if (rc == RC_TAG_INVALID && r->err_detail[0] == '\0' &&
 	    (strcmp(r->method, "GET") == 0 || r->is_head ||
 	     strcmp(r->method, "DELETE") == 0))
 		rc = RC_MANIFEST_UNKNOWN;

@@ -70,7 +70,15 @@ tag_absent "PUT manifests/la%00test created no tag la" la
 req PUT "/v2/$R/manifests/$MD%00" -H "Content-Type: $OCI_MANIFEST" --data-binary "@$T/img.json"
 expect_error "PUT manifests/<digest>%00 is 400 DIGEST_INVALID" 400 DIGEST_INVALID
 req GET "/v2/$R/manifests/v1%00"
-expect_error "GET manifests/v1%00 is not v1 (404 MANIFEST_UNKNOWN, as any bad tag)" 404 MANIFEST_UNKNOWN
+expect_error "GET manifests/v1%00 is 400 TAG_INVALID (not v1, and not a mere unknown tag)" 400 TAG_INVALID
+req HEAD "/v2/$R/manifests/v1%00"
+expect_status "HEAD manifests/v1%00 is 400" 400
+req DELETE "/v2/$R/manifests/v1%00"
+expect_error "DELETE manifests/v1%00 is 400 TAG_INVALID" 400 TAG_INVALID
+req GET "/v2/$R/manifests/v1%2fx"
+expect_error "GET manifests/v1%2fx is 400 TAG_INVALID" 400 TAG_INVALID
+req GET "/v2/$R/manifests/-bad"
+expect_error "GET manifests/-bad (an invalid tag) stays 404 MANIFEST_UNKNOWN (conformance)" 404 MANIFEST_UNKNOWN
 req GET "/v2/$R/manifests/$MD%00"
 expect_error "GET manifests/<digest>%00 is 400 DIGEST_INVALID" 400 DIGEST_INVALID
 req DELETE "/v2/$R/manifests/$MD%00"
