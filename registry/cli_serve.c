@@ -34,6 +34,7 @@ enum opt_id {
 	O_GC_GRACE,
 	O_SHUTDOWN,
 	O_IDLE_TIMEOUT,
+	O_HEADER_TIMEOUT,
 	O_AUTH,
 	O_GC_INTERVAL,
 	O_UPLOAD_TTL,
@@ -70,7 +71,15 @@ static const struct opt {
                         "SIGTERM/SIGINT"},
         [O_IDLE_TIMEOUT] = {"--idle-timeout", "BERTH_IDLE_TIMEOUT",
                             "idle_timeout", "120",
-                            "seconds before an idle connection is closed"},
+                            "seconds before an idle connection is closed "
+                            "(no byte received or sent: also a stalled "
+                            "body)"},
+        [O_HEADER_TIMEOUT] = {"--header-timeout", "BERTH_HEADER_TIMEOUT",
+                              "header_timeout", "30",
+                              "seconds a request line and headers may take, "
+                              "from the accept or the request's first "
+                              "byte; later the connection is closed; 0 = "
+                              "no limit"},
         [O_AUTH] = {"--auth", "BERTH_AUTH", "auth", NULL,
                     "users file (JSON): token auth with users, robots and "
                     "per-repository rules; without it the registry is "
@@ -278,7 +287,8 @@ cli_serve(int argc, char **argv)
 {
 	char *vals[O_COUNT] = {0};
 	unsigned long long threads, max_conn, grace, shutdown_s, idle;
-	unsigned long long gc_interval, upload_ttl;
+	unsigned long long gc_interval, upload_ttl, header_to;
+	struct server_opts so = {0};
 	struct gc_options go = {0};
 	struct app app = {0};
 	struct meta_options mo = {0};
@@ -354,6 +364,11 @@ cli_serve(int argc, char **argv)
 	if (parse_uint(vals[O_IDLE_TIMEOUT], 86400, &idle) != 0) {
 		fail_msg("--idle-timeout must be seconds",
 		         vals[O_IDLE_TIMEOUT]);
+		goto out;
+	}
+	if (parse_uint(vals[O_HEADER_TIMEOUT], 86400, &header_to) != 0) {
+		fail_msg("--header-timeout must be seconds",
+		         vals[O_HEADER_TIMEOUT]);
 		goto out;
 	}
 	if (parse_uint(vals[O_GC_INTERVAL], 365ull * 86400, &gc_interval) !=
@@ -458,8 +473,11 @@ cli_serve(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	d = server_start(&app, fd, (unsigned)threads, (unsigned)max_conn,
-	                 (unsigned)idle);
+	so.threads = (unsigned)threads;
+	so.conn_limit = (unsigned)max_conn;
+	so.idle_timeout_s = (unsigned)idle;
+	so.header_timeout_s = (unsigned)header_to;
+	d = server_start(&app, fd, &so);
 	if (d != NULL && maint_start(&app, gc_interval, &app.maint) != 0) {
 		fail_msg("cannot start the maintenance thread", NULL);
 		goto out;
@@ -510,8 +528,7 @@ out:
 	 * and answers first. */
 	maint_stop(app.maint);
 	app.maint = NULL;
-	if (d)
-		MHD_stop_daemon(d);
+	server_stop(d);
 	if (fd >= 0 && d == NULL)
 		close(fd);
 	if (app.gc != NULL) {

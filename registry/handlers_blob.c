@@ -334,12 +334,28 @@ upload_resume(struct req *r)
 	return RC_OK;
 }
 
+/* Bytes of an upload held by another request that are in its file: what
+ * a request that goes on after it has to resume from. A request's
+ * unwritten batch is not there: when the request is cut, it is dropped,
+ * and the upload's offset is the file's size again. */
+static int
+upload_stored(struct req *r, uint64_t *size)
+{
+	uint64_t mtime;
+
+	return blob_upload_stat(r->app->blobs, r->uuid, size, &mtime);
+}
+
 static void
 upload_fail(struct req *r, int rc)
 {
+	uint64_t size;
+
 	r->err_rc = rc;
 	if (rc == RC_RANGE_INVALID && r->up != NULL)
 		add_upload_headers(r, blob_upload_offset(r->up));
+	else if (rc == RC_BUSY && upload_stored(r, &size) == RC_OK)
+		add_upload_headers(r, size); /* still refused: in use */
 }
 
 void
@@ -515,7 +531,15 @@ void
 h_upload_get(struct req *r)
 {
 	int rc = upload_resume(r);
+	uint64_t size;
 
+	/* A request holding the session (say a PATCH whose body stalled)
+	 * does not hide it: the status is what its file holds. */
+	if (rc == RC_BUSY && upload_stored(r, &size) == RC_OK) {
+		add_upload_headers(r, size);
+		reply_empty(r, 204);
+		return;
+	}
 	if (rc != RC_OK) {
 		reply_error(r, rc, NULL);
 		return;

@@ -138,6 +138,9 @@ void route_conn_notify(void *cls, struct MHD_Connection *conn,
                        void **socket_context,
                        enum MHD_ConnectionNotificationCode toe);
 void *route_uri_log(void *cls, const char *uri, struct MHD_Connection *conn);
+/* In a socket context made by route_conn_notify: a pointer server.c keeps
+ * its own per-connection record in (NULL when socket_context is NULL). */
+void **route_conn_slot(void *socket_context);
 size_t route_unescape(void *cls, struct MHD_Connection *conn, char *s);
 /* After route_parse() answered rc for url: the rc to answer, refusing a
  * NUL byte (raw or %00) in the path or the query (r->err_detail says

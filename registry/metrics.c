@@ -8,6 +8,7 @@
 
 #include "gc/gc.h"
 #include "registry/http.h"
+#include "registry/server.h"
 #include "storage/meta.h"
 
 static const char *const kind_names[R_KIND_COUNT] = {
@@ -205,6 +206,21 @@ metrics_render(struct app *app)
 	        "# TYPE berth_http_requests_in_flight gauge\n"
 	        "berth_http_requests_in_flight %ld\n",
 	        atomic_load(&app->inflight));
+	{
+		unsigned long refused, cut;
+		server_guard_counts(&refused, &cut);
+		fprintf(f,
+		        "# HELP berth_http_connections_closed_total "
+		        "Connections the server closed unserved: over "
+		        "--max-connections (limit), request head not complete "
+		        "within --header-timeout (header_timeout).\n"
+		        "# TYPE berth_http_connections_closed_total counter\n"
+		        "berth_http_connections_closed_total{reason=\"limit\"} "
+		        "%lu\n"
+		        "berth_http_connections_closed_total{reason=\"header_"
+		        "timeout\"} %lu\n",
+		        refused, cut);
+	}
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

@@ -274,6 +274,7 @@ struct raw_line {
 	const char *uri;   /* the request target, as MHD holds it */
 	const char *end;   /* its first NUL when the URI log callback ran */
 	const char *query; /* its '?' before end, or NULL */
+	void *server;      /* server.c's record of the connection */
 };
 
 void
@@ -288,6 +289,14 @@ route_conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 		free(*socket_context);
 		*socket_context = NULL;
 	}
+}
+
+void **
+route_conn_slot(void *socket_context)
+{
+	struct raw_line *rl = socket_context;
+
+	return rl != NULL ? &rl->server : NULL;
 }
 
 static struct raw_line *

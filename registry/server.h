@@ -3,10 +3,22 @@
 
 #include "registry/http.h"
 
-/* Starts the MHD daemon on an already listening socket. NULL on failure. */
+struct server_opts {
+	unsigned threads;
+	unsigned conn_limit;       /* more connections are closed at once */
+	unsigned idle_timeout_s;   /* MHD's timeout: no byte either way */
+	unsigned header_timeout_s; /* a request head must be complete within
+	                              it; 0: no limit */
+};
+
+/* Starts the MHD daemon on an already listening socket, and the thread
+ * that enforces the header timeout. NULL on failure. */
 struct MHD_Daemon *server_start(struct app *app, int listen_fd,
-                                unsigned threads, unsigned conn_limit,
-                                unsigned timeout_s);
+                                const struct server_opts *o);
+/* Stops the daemon (NULL is fine) and that thread. */
+void server_stop(struct MHD_Daemon *d);
+/* Connections closed over the limit / for a late request head so far. */
+void server_guard_counts(unsigned long *refused, unsigned long *cut);
 
 #ifndef BERTH_VERSION
 #define BERTH_VERSION "0.1.0"
