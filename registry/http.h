@@ -120,7 +120,9 @@ struct req {
 	/* bookkeeping for logs and metrics */
 	uint64_t t0_ns;
 	unsigned status;
-	uint64_t bytes_out;
+	uint64_t bytes_out; /* body bytes; sent ones when cut off */
+	uint64_t acked0;    /* the connection's acked bytes at the start */
+	int aborted;        /* the client went away before the end */
 };
 
 /* ---- routes.c ---- */
@@ -267,8 +269,10 @@ void policy_stats(struct policy_holder *ph, unsigned long *reloads,
                   unsigned long *failures);
 
 /* ---- metrics.c ---- */
+/* One request: bytes are the body bytes sent (for an aborted one, what
+ * the client acknowledged); aborted when it went away before the end. */
 void metrics_count(enum route_kind kind, const char *method, unsigned status,
-                   uint64_t bytes, uint64_t ns);
+                   uint64_t bytes, uint64_t ns, int aborted);
 char *metrics_render(struct app *app);
 /* Short name of a route kind ("manifest", "token"…) for logs and metrics. */
 const char *route_kind_name(enum route_kind kind);

@@ -95,6 +95,8 @@ log_access(struct req *r)
 		json_object_set_new(o, "upload", json_string(r->uuid));
 	json_object_set_new(o, "status", json_integer(r->status));
 	json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes_out));
+	if (r->aborted)
+		json_object_set_new(o, "aborted", json_true());
 	json_object_set_new(
 	        o, "us",
 	        json_integer((json_int_t)((now_ns() - r->t0_ns) / 1000)));

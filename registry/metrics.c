@@ -31,6 +31,7 @@ static const char *const methods[] = {"GET",   "HEAD",   "PUT",  "POST",
 static atomic_ulong requests[R_KIND_COUNT][N_METHODS][N_CLASSES];
 static atomic_ulong bytes_out[R_KIND_COUNT];
 static atomic_ulong nanos[R_KIND_COUNT];
+static atomic_ulong aborted_reqs[R_KIND_COUNT];
 
 static size_t
 method_index(const char *m)
@@ -43,7 +44,7 @@ method_index(const char *m)
 
 void
 metrics_count(enum route_kind kind, const char *method, unsigned status,
-              uint64_t bytes, uint64_t ns)
+              uint64_t bytes, uint64_t ns, int aborted)
 {
 	size_t cls = status / 100;
 
@@ -56,6 +57,9 @@ metrics_count(enum route_kind kind, const char *method, unsigned status,
 	atomic_fetch_add_explicit(&bytes_out[kind], bytes,
 	                          memory_order_relaxed);
 	atomic_fetch_add_explicit(&nanos[kind], ns, memory_order_relaxed);
+	if (aborted)
+		atomic_fetch_add_explicit(&aborted_reqs[kind], 1,
+		                          memory_order_relaxed);
 }
 
 /* The collector's totals, the queue and what storage holds. */
@@ -186,12 +190,21 @@ metrics_render(struct app *app)
 				        kind_names[k], methods[m], c, v);
 			}
 	fputs("# HELP berth_http_response_bytes_total Bytes sent in response "
-	      "bodies.\n# TYPE berth_http_response_bytes_total counter\n",
+	      "bodies (of a cut-off answer, those the client acknowledged).\n# TYPE berth_http_response_bytes_total counter\n",
 	      f);
 	for (size_t k = 0; k < R_KIND_COUNT; k++)
 		fprintf(f,
 		        "berth_http_response_bytes_total{route=\"%s\"} %lu\n",
 		        kind_names[k], atomic_load(&bytes_out[k]));
+	fputs("# HELP berth_http_requests_aborted_total Requests whose client "
+	      "went away before the end of the answer (their bytes count what "
+	      "was acknowledged).\n# TYPE berth_http_requests_aborted_total "
+	      "counter\n",
+	      f);
+	for (size_t k = 0; k < R_KIND_COUNT; k++)
+		fprintf(f,
+		        "berth_http_requests_aborted_total{route=\"%s\"} %lu\n",
+		        kind_names[k], atomic_load(&aborted_reqs[k]));
 	fputs("# HELP berth_http_request_seconds_total Time spent serving "
 	      "requests.\n# TYPE berth_http_request_seconds_total counter\n",
 	      f);

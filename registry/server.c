@@ -119,6 +119,25 @@ tcp_received(int fd)
 	return ti.tcpi_bytes_received;
 }
 
+/* Bytes of ours the peer acknowledged on the connection so far; 0 when
+ * the kernel cannot tell (before Linux 4.1, or not TCP). */
+static uint64_t
+tcp_acked(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (ci == NULL ||
+	    getsockopt(ci->connect_fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_acked) +
+	                    sizeof(ti.tcpi_bytes_acked))
+		return 0;
+	return ti.tcpi_bytes_acked;
+}
+
 static struct conn_rec *
 conn_rec_of(struct MHD_Connection *conn)
 {
@@ -405,6 +424,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r = req_new(app, conn, method);
 		if (r == NULL)
 			return MHD_NO;
+		r->acked0 = tcp_acked(conn);
 		*con_cls = r;
 		req_start(r, url, version);
 		if (body_over_limit(r)) {
@@ -448,10 +468,20 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	conn_request_done(conn);
 	if (r == NULL)
 		return;
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->status == 0)
-		r->status = 499; /* client went away */
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		uint64_t acked = tcp_acked(conn);
+
+		r->aborted = 1;
+		if (r->status == 0)
+			r->status = 499; /* went away before the answer */
+		/* Cut off in the middle of the answer: count what the client
+		 * acknowledged (the answer's headers included), not the size
+		 * it was promised. */
+		if (acked >= r->acked0 && acked - r->acked0 < r->bytes_out)
+			r->bytes_out = acked - r->acked0;
+	}
 	metrics_count(r->kind, r->method, r->status, r->bytes_out,
-	              now_ns() - r->t0_ns);
+	              now_ns() - r->t0_ns, r->aborted);
 	if (r->app->access_log)
 		log_access(r);
 	req_free(r);
