@@ -190,7 +190,8 @@ metrics_render(struct app *app)
 				        kind_names[k], methods[m], c, v);
 			}
 	fputs("# HELP berth_http_response_bytes_total Bytes sent in response "
-	      "bodies (of a cut-off answer, those the client acknowledged).\n# TYPE berth_http_response_bytes_total counter\n",
+	      "bodies (of a cut-off answer, those the client acknowledged).\n# "
+	      "TYPE berth_http_response_bytes_total counter\n",
 	      f);
 	for (size_t k = 0; k < R_KIND_COUNT; k++)
 		fprintf(f,

@@ -124,8 +124,8 @@ tcp_received(int fd)
 static uint64_t
 tcp_acked(struct MHD_Connection *conn)
 {
-	const union MHD_ConnectionInfo *ci =
-	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+	        conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 
