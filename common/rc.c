@@ -1,5 +1,6 @@
 #include "common/rc.h"
 
+#include <errno.h>
 #include <string.h>
 
 const char *
@@ -41,4 +42,10 @@ rc_str(int rc)
 	if (rc < 0 && rc > -1000)
 		return strerror(-rc);
 	return "unknown error";
+}
+
+int
+rc_is_nospace(int rc)
+{
+	return rc == -ENOSPC || rc == -EDQUOT;
 }

@@ -36,4 +36,7 @@ enum {
 /* Static, human-readable description of rc (never NULL). */
 const char *rc_str(int rc);
 
+/* 1 when rc says the data volume has no space left (ENOSPC, EDQUOT). */
+int rc_is_nospace(int rc);
+
 #endif

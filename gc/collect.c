@@ -268,6 +268,7 @@ collect(struct gc *g, const struct gc_run_options *o, uint64_t now,
 	struct meta_gc_batch b;
 	struct meta_keep keep;
 	int rc = 0, conflicts = 0, dry_run = o->dry_run;
+	size_t items = g->o.batch_items;
 	gc_item_fn fn = o->item;
 	void *arg = o->arg;
 
@@ -297,8 +298,16 @@ collect(struct gc *g, const struct gc_run_options *o, uint64_t now,
 		size_t nb = 0;
 		uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
 
-		rc = meta_gc_step(g->m, now, g->o.batch_items, g->o.batch_ns, 0,
-		                  &keep, &b);
+		rc = meta_gc_step(g->m, now, items, g->o.batch_ns, 0, &keep,
+		                  &b);
+		if (rc_is_nospace(rc) && items > 1) {
+			/* A full volume, and a txn that outgrew the index's
+			 * head room: smaller txns, down to one item, so the
+			 * files that free the space still go. */
+			items = items > 8 ? items / 8 : 1;
+			b.more = 1;
+			continue;
+		}
 		if (rc != 0)
 			break;
 		if (b.conflict && ++conflicts > 1000) {

@@ -12,36 +12,50 @@
 #include "registry/http.h"
 #include "storage/blob.h"
 
+#define NO_SPACE_MSG "insufficient storage"
+
+/* message and detail NULL: rc_str(rc) and the caller's detail. */
 static const struct {
 	int rc;
 	unsigned status;
 	const char *code;
+	const char *message, *detail;
 } error_table[] = {
-        {RC_BLOB_UNKNOWN, 404, "BLOB_UNKNOWN"},
-        {RC_UPLOAD_UNKNOWN, 404, "BLOB_UPLOAD_UNKNOWN"},
-        {RC_UPLOAD_INVALID, 400, "BLOB_UPLOAD_INVALID"},
-        {RC_DIGEST_INVALID, 400, "DIGEST_INVALID"},
-        {RC_SIZE_INVALID, 400, "SIZE_INVALID"},
-        {RC_MANIFEST_UNKNOWN, 404, "MANIFEST_UNKNOWN"},
-        {RC_MANIFEST_INVALID, 400, "MANIFEST_INVALID"},
-        {RC_MANIFEST_BLOB_UNKNOWN, 400, "MANIFEST_BLOB_UNKNOWN"},
-        {RC_NAME_INVALID, 400, "NAME_INVALID"},
-        {RC_NAME_UNKNOWN, 404, "NAME_UNKNOWN"},
-        {RC_TAG_INVALID, 400, "TAG_INVALID"},
-        {RC_RANGE_INVALID, 416, "BLOB_UPLOAD_INVALID"},
-        {RC_UNSUPPORTED, 400, "UNSUPPORTED"},
-        {RC_TOO_LARGE, 413, "MANIFEST_INVALID"},
-        {RC_SCHEMA1, 400, "MANIFEST_INVALID"},
-        {RC_BUSY, 400, "BLOB_UPLOAD_INVALID"},
-        {RC_BAD_REQUEST, 400, "UNSUPPORTED"},
-        {RC_METHOD, 405, "UNSUPPORTED"},
-        {RC_NOT_FOUND, 404, "UNSUPPORTED"},
-        {RC_DENIED, 403, "DENIED"},
-        {RC_UNAUTHORIZED, 401, "UNAUTHORIZED"},
-        {-ENOSPC, 507, "UNKNOWN"},
-        {-EDQUOT, 507, "UNKNOWN"},
-        {RC_FULL, 507, "UNKNOWN"},
+        {RC_BLOB_UNKNOWN, 404, "BLOB_UNKNOWN", NULL, NULL},
+        {RC_UPLOAD_UNKNOWN, 404, "BLOB_UPLOAD_UNKNOWN", NULL, NULL},
+        {RC_UPLOAD_INVALID, 400, "BLOB_UPLOAD_INVALID", NULL, NULL},
+        {RC_DIGEST_INVALID, 400, "DIGEST_INVALID", NULL, NULL},
+        {RC_SIZE_INVALID, 400, "SIZE_INVALID", NULL, NULL},
+        {RC_MANIFEST_UNKNOWN, 404, "MANIFEST_UNKNOWN", NULL, NULL},
+        {RC_MANIFEST_INVALID, 400, "MANIFEST_INVALID", NULL, NULL},
+        {RC_MANIFEST_BLOB_UNKNOWN, 400, "MANIFEST_BLOB_UNKNOWN", NULL, NULL},
+        {RC_NAME_INVALID, 400, "NAME_INVALID", NULL, NULL},
+        {RC_NAME_UNKNOWN, 404, "NAME_UNKNOWN", NULL, NULL},
+        {RC_TAG_INVALID, 400, "TAG_INVALID", NULL, NULL},
+        {RC_RANGE_INVALID, 416, "BLOB_UPLOAD_INVALID", NULL, NULL},
+        {RC_UNSUPPORTED, 400, "UNSUPPORTED", NULL, NULL},
+        {RC_TOO_LARGE, 413, "MANIFEST_INVALID", NULL, NULL},
+        {RC_SCHEMA1, 400, "MANIFEST_INVALID", NULL, NULL},
+        {RC_BUSY, 400, "BLOB_UPLOAD_INVALID", NULL, NULL},
+        {RC_BAD_REQUEST, 400, "UNSUPPORTED", NULL, NULL},
+        {RC_METHOD, 405, "UNSUPPORTED", NULL, NULL},
+        {RC_NOT_FOUND, 404, "UNSUPPORTED", NULL, NULL},
+        {RC_DENIED, 403, "DENIED", NULL, NULL},
+        {RC_UNAUTHORIZED, 401, "UNAUTHORIZED", NULL, NULL},
+        /* The spec has no code for a full volume: DENIED (the request
+         * is refused, nothing was stored) with 507 and a detail that
+         * says why, never the errno text. */
+        {-ENOSPC, 507, "DENIED", NO_SPACE_MSG,
+         "no space left on the data volume"},
+        {-EDQUOT, 507, "DENIED", NO_SPACE_MSG,
+         "no space left on the data volume (quota exceeded)"},
+        {RC_FULL, 507, "DENIED", NO_SPACE_MSG, "the metadata index is full"},
 };
+
+/* Anything else is the server's fault (EIO, ENOMEM, a corrupt or failing
+ * index): 500 UNKNOWN with neutral words; what failed goes to the log. */
+#define INTERNAL_MSG    "internal server error"
+#define INTERNAL_DETAIL "the registry could not complete the request"
 
 static size_t
 error_index(int rc)
@@ -157,6 +171,7 @@ reply_error(struct req *r, int rc, const char *detail)
 	size_t i = error_index(rc);
 	unsigned status = i == SIZE_MAX ? 500 : error_table[i].status;
 	const char *code = i == SIZE_MAX ? "UNKNOWN" : error_table[i].code;
+	const char *message = rc_str(rc);
 	json_t *err, *root;
 	char *body;
 
@@ -164,7 +179,15 @@ reply_error(struct req *r, int rc, const char *detail)
 		log_msg("error", "request failed", "method", r->method, "name",
 		        r->name, "error", rc_str(rc), "detail",
 		        detail ? detail : "", NULL);
-	err = json_pack("{s:s, s:s}", "code", code, "message", rc_str(rc));
+	if (i == SIZE_MAX) {
+		message = INTERNAL_MSG;
+		if (detail == NULL || *detail == '\0')
+			detail = INTERNAL_DETAIL;
+	} else if (error_table[i].message != NULL) {
+		message = error_table[i].message;
+		detail = error_table[i].detail;
+	}
+	err = json_pack("{s:s, s:s}", "code", code, "message", message);
 	if (err && detail && *detail)
 		json_object_set_new(err, "detail", json_string(detail));
 	else if (err)

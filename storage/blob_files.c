@@ -46,12 +46,19 @@ blob_data_lock(const char *datadir, int *fd_out)
 		return rc;
 	}
 	/* The pid is for the message of the next process that finds the
-	 * directory taken; the flock alone is the lock. */
+	 * directory taken; the flock alone is the lock. On a full volume
+	 * the file stays empty: a server must start there, since deletes
+	 * and collection runs are how space comes back. */
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+	if (ftruncate(fd, 0) < 0) {
 		rc = -errno;
+	} else {
+		ssize_t w = pwrite(fd, pid, (size_t)n, 0);
+		rc = w == n ? 0 : w < 0 ? -errno : -EIO;
+	}
+	if (rc != 0 && rc != -ENOSPC && rc != -EDQUOT) {
 		close(fd);
-		return rc != 0 ? rc : -EIO;
+		return rc;
 	}
 	*fd_out = fd;
 	return 0;

@@ -335,6 +335,8 @@ meta_txn_begin(struct meta *m, struct txn *t, int write)
 	t->rc = meta_rc(rc);
 	if (rc != MDB_SUCCESS)
 		t->txn = NULL;
+	else if (write)
+		meta_reserve_keep(m);
 	return t->rc;
 }
 
@@ -440,7 +442,7 @@ meta_txn_commit(struct txn *t)
 	}
 	rc = mdb_txn_commit(t->txn);
 	t->txn = NULL;
-	t->rc = meta_rc(rc);
+	t->rc = meta_commit_rc(t->m, meta_rc(rc));
 	if (t->rc == 0)
 		atomic_fetch_add_explicit(&t->m->write_txns, 1,
 		                          memory_order_relaxed);

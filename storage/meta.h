@@ -62,7 +62,13 @@ struct meta_options {
 	 * count as read at that time, which keeps the collector safe and
 	 * makes it wait while anything is being read. For benchmarks. */
 	int no_read_tracking;
+	/* Bytes of the index's data file kept allocated past its last page,
+	 * so commits (a delete, a collection) need no free block on a full
+	 * volume. 0 = default (8 MiB); META_RESERVE_NONE = none. */
+	uint64_t map_reserve;
 };
+
+#define META_RESERVE_NONE UINT64_MAX
 
 int meta_open(const char *dir, const struct meta_options *opt,
               struct meta **out) __attribute__((warn_unused_result));
@@ -444,6 +450,10 @@ struct meta_stats {
 	uint64_t flush_txns; /* of those, flushes of remembered reads */
 };
 void meta_stats_get(struct meta *m, struct meta_stats *out);
+
+/* Bytes of the data file allocated past the index's last page when the
+ * last write txn began (the head room a full volume leaves commits). */
+uint64_t meta_reserve_room(struct meta *m);
 
 /* ---- consistency check (`berth check`) ---- */
 

@@ -120,6 +120,8 @@ meta_blob_mount(struct meta *m, const char *repo, const char *digest,
 
 	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
+	if (meta_reserve_guard(&t) != 0)
+		return meta_txn_commit(&t);
 	if (from != NULL && !meta_link_exists(&t, from, digest))
 		meta_txn_fail(&t, RC_BLOB_UNKNOWN);
 	if (!meta_blob_row_get(&t, digest, &r))
@@ -191,6 +193,8 @@ meta_upload_put(struct meta *m, const char *uuid, const char *repo,
 
 	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
+	if (meta_reserve_guard(&t) != 0)
+		return meta_txn_commit(&t);
 	meta_key_of(&k, uuid, NULL);
 	meta_enc_init(&e);
 	meta_enc_u64(&e, now);

@@ -150,6 +150,7 @@ meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return -ENOMEM;
+	m->map_fd = -1;
 	meta_readers_init(m);
 	m->track_reads = opt == NULL || !opt->no_read_tracking;
 	m->grace = opt != NULL && opt->gc_grace != 0 ? opt->gc_grace
@@ -173,6 +174,7 @@ meta_open(const char *dir, const struct meta_options *opt, struct meta **out)
 		goto fail;
 	/* Slots left behind by a process that died inside a read txn. */
 	(void)mdb_reader_check(m->env, &dead);
+	meta_reserve_init(m, opt != NULL ? opt->map_reserve : 0);
 
 	rc = meta_txn_begin(m, &t, 1);
 	if (rc != 0) {

@@ -54,6 +54,15 @@ struct meta {
 	pthread_mutex_t readers_lock;
 	MDB_txn **readers;
 	size_t n_readers, cap_readers;
+
+	/* Head room of the data file (meta_reserve.c): map_alloc and
+	 * reserve change only under LMDB's writer lock. */
+	int map_fd;                    /* LMDB's, -1 when unknown */
+	uint64_t psize;                /* LMDB page size */
+	uint64_t reserve;              /* bytes kept allocated past the last
+	                                  page; 0: none */
+	uint64_t map_alloc;            /* end of the allocated part */
+	atomic_uint_fast64_t map_room; /* map_alloc - used, last seen */
 };
 
 /* ---- keys ---- */
@@ -156,6 +165,22 @@ int meta_scan_next(struct scan *s);
 /* Deletes the current item; the next meta_scan_next returns its successor. */
 void meta_scan_del(struct scan *s);
 void meta_scan_close(struct scan *s);
+
+/* ---- head room of the data file (meta_reserve.c) ---- */
+
+/* Sets it up once the environment is open (reserve as in meta_options). */
+void meta_reserve_init(struct meta *m, uint64_t reserve);
+/* Tops the head room up; the caller holds LMDB's writer lock (a write
+ * txn has begun). Failures are silent: the next write txn tries again. */
+void meta_reserve_keep(struct meta *m);
+/* For writes that add to the registry (a new upload, a manifest, a
+ * mount): -ENOSPC recorded in t when the head room is below half and
+ * could not be topped up (the volume is full), so what is left of it
+ * stays for deletes and collection runs. Returns t->rc. */
+int meta_reserve_guard(struct txn *t);
+/* The error of a failed commit: EIO with the volume (nearly) full is the
+ * short write of a full volume, -ENOSPC. */
+int meta_commit_rc(struct meta *m, int rc);
 
 /* ---- rows ---- */
 

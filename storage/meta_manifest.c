@@ -258,6 +258,8 @@ meta_manifest_put(struct meta *m, const struct meta_manifest_put *p,
 		return RC_MANIFEST_INVALID;
 	if (meta_txn_begin(m, &t, 1) != 0)
 		return t.rc;
+	if (meta_reserve_guard(&t) != 0)
+		return meta_txn_commit(&t);
 	if (check_children(&t, p->repo, p->info, missing) != 0)
 		return meta_txn_commit(&t);
 	existed = meta_manifest_row_get(&t, p->repo, p->digest, &r);
