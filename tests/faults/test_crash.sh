@@ -4,12 +4,14 @@
 # SIGKILL, then `berth check`, a restart and the checks of everything
 # acknowledged. `make soak` runs it with 1,000 shorter rounds. CRASH_SEED
 # repeats a run (the seed is printed first); CRASH_ROUND_MAX and
-# CRASH_LONG_ROUNDS shape the rounds (see crash.py).
+# CRASH_LONG_ROUNDS shape the rounds, CRASH_WORKERS the writers (see
+# crash.py).
 . "$(dirname "$0")/../integration/lib.sh"
 out=$T/crash.out
 python3 "$(dirname "$0")/crash.py" "$BERTH_BIN" "$T" --kills "${CRASH_KILLS:-30}" \
 	${CRASH_SEED:+--seed "$CRASH_SEED"} ${CRASH_ROUND_MAX:+--round-max "$CRASH_ROUND_MAX"} \
-	${CRASH_LONG_ROUNDS:+--long-rounds "$CRASH_LONG_ROUNDS"} >"$out" 2>&1
+	${CRASH_LONG_ROUNDS:+--long-rounds "$CRASH_LONG_ROUNDS"} \
+	${CRASH_WORKERS:+--workers "$CRASH_WORKERS"} >"$out" 2>&1
 rc=$?
 grep -E '^(ok|FAIL) ' "$out" | tee -a "$RESULTS"
 grep -v -E '^(ok|FAIL) ' "$out"
