@@ -501,6 +501,14 @@ def main():
     else:
         total_fails += 1
         print("FAIL crash.final_check (exit %d): %s" % (rc, "; ".join(other[:5])))
+    with open(srv.log, "rb") as lf:
+        san = [l for l in lf.read().decode("utf-8", "replace").splitlines()
+               if "Sanitizer" in l or "runtime error:" in l]
+    if san:
+        total_fails += 1
+        print("FAIL crash.sanitizer: %s" % " | ".join(san[:3]))
+    else:
+        print("ok crash.no_sanitizer_report")
     c = load.counts
     print("crash: %d kills; acknowledged: %d monolithic, %d chunked, %d streamed blob pushes, "
           "%d manifest PUTs, %d tag moves, %d tag deletes, %d manifest deletes, %d gc runs "
