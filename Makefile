@@ -40,7 +40,7 @@ TOOL_SRC := $(wildcard tests/bench/*.c)
 TOOL_BIN := $(TOOL_SRC:%.c=$(BUILD)/%)
 
 .PHONY: all bin run test check bench clean fmt fmt-check lint deps deps-test deps-bench deps-image unit install \
-  image image-push
+  image image-push fuzz fuzz-build soak
 all: $(BUILD)/berth $(UNIT_BIN) $(TOOL_BIN)
 bin: $(BUILD)/berth
 
@@ -71,6 +71,48 @@ $(BUILD)/tests/bench/gcfill: tests/bench/gcfill.c $(BUILD)/libberth.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libberth.a $(PKG_LIBS)
 
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c), built with clang into
+# build/fuzz/ against a libberth of their own (coverage + ASan + UBSan).
+# `make fuzz` runs each for FUZZ_RUNS executions or FUZZ_SECONDS, FUZZ_JOBS
+# at a time, on build/fuzz/corpus/<harness> seeded from
+# tests/fuzz/corpus/<harness>; FUZZ_MERGE=1 merges what they found back into
+# the checked-in corpus. `make test` replays the corpora and fuzzes each
+# harness for 3 s (tests/fuzz/run.sh --quick).
+FUZZ_CC ?= $(shell command -v clang-14 || command -v clang || echo clang-14)
+FUZZ_SECONDS ?= 240
+FUZZ_RUNS ?= 10000000
+FUZZ_JOBS ?= 2
+FUZZ_MERGE ?= 0
+FUZZ_DIR := build/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_FLAGS = -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fno-omit-frame-pointer \
+  -Wall -Wextra -Wno-unused-parameter $(PKG_CFLAGS) -MMD -MP
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
+
+$(FUZZ_DIR)/libberth.a: $(FUZZ_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# A harness may carry extra link flags in tests/fuzz/<harness>.ldflags
+# (-Wl,--wrap=... to stand in for storage calls).
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libberth.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Werror -DFUZZ_ROOT='"$(CURDIR)"' \
+	  -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< \
+	  $(shell cat tests/fuzz/fuzz_$*.ldflags 2>/dev/null) \
+	  $(FUZZ_DIR)/libberth.a $(PKG_LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: deps-test
+	$(MAKE) fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) \
+	  FUZZ_MERGE=$(FUZZ_MERGE) tests/fuzz/run.sh --long $(FUZZ_DIR)
+
 deps:
 	@scripts/deps.sh build
 deps-test:
@@ -94,12 +136,18 @@ unit: deps
 	$(MAKE) MODE=$(MODE) all
 	tests/run.sh --unit-only $(BUILD)
 
-# Sanitizer builds: the whole suite under ASan, unit + API tests under UBSan.
+# Sanitizer builds: the whole suite under ASan, unit + API tests under UBSan;
+# not the fuzzers again (make test ran them, under ASan + UBSan already).
 check: deps-test
 	$(MAKE) MODE=asan all
-	BERTH_IMAGE_TESTS=0 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 tests/run.sh build/asan
+	BERTH_IMAGE_TESTS=0 CRASH_KILLS=10 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 tests/run.sh --no-fuzz build/asan
 	$(MAKE) MODE=ubsan all
-	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --no-clients build/ubsan
+	CRASH_KILLS=10 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --no-clients --no-fuzz build/ubsan
+
+# The crash loop with 1,000 kills, then a 120 s race storm (tests/faults/soak.sh).
+soak: deps-test
+	$(MAKE) MODE=$(MODE) bin
+	tests/faults/soak.sh $(BUILD)/berth
 
 bench: deps-bench
 	$(MAKE) MODE=release all

@@ -275,9 +275,15 @@ json_file_parse(const struct json_file *f, json_t **out)
 	root = json_loadb(f->text != NULL ? f->text : "", f->len,
 	                  JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
-		if (f->err != NULL && f->errlen > 0)
+		if (f->err != NULL && f->errlen > 0) {
+			/* jansson quotes the input near the error, control
+			 * characters included: the message stays one line. */
+			for (char *c = jerr.text; *c != '\0'; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					*c = ' ';
 			snprintf(f->err, f->errlen, "%s:%d:%d: %s", f->name,
 			         jerr.line, jerr.column, jerr.text);
+		}
 		return RC_BAD_REQUEST;
 	}
 	*out = root;

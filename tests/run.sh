@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
 # Runs berth's test suite against one build directory and ends with the line
-# "N passed, M failed". Usage: tests/run.sh [--unit-only|--no-clients] BUILD
+# "N passed, M failed".
+# Usage: tests/run.sh [--unit-only|--no-clients] [--no-fuzz] BUILD
 #   unit tests:        BUILD/tests/unit/*/test_*   (cmocka, one per file)
+#   fuzz harnesses:    tests/fuzz/fuzz_*.c, built with clang into build/fuzz
+#                      (tests/fuzz/run.sh --quick: seeds replayed, 3 s of
+#                      fuzzing each; one test per harness; not with
+#                      --unit-only or --no-fuzz)
 #   integration tests: tests/integration/test_*.sh (real berth binary; the
 #                      client_* ones drive docker, skopeo, podman, buildah, ctr;
 #                      the image_* ones run the image of `make image`)
+#   fault tests:       tests/faults/test_*.sh (kill -9 under load)
 set -u
-mode=all
-case "${1:-}" in --unit-only) mode=unit; shift ;; --no-clients) mode=noclients; shift ;; esac
-build=${1:?usage: tests/run.sh [--unit-only|--no-clients] BUILD}
+mode=all fuzz=1
+while :; do
+	case "${1:-}" in
+	--unit-only) mode=unit; shift ;;
+	--no-clients) mode=noclients; shift ;;
+	--no-fuzz) fuzz=0; shift ;;
+	*) break ;;
+	esac
+done
+build=${1:?usage: tests/run.sh [--unit-only|--no-clients] [--no-fuzz] BUILD}
 build=$(cd "$build" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 passed=0 failed=0
@@ -26,8 +39,19 @@ for t in $(find "$build/tests/unit" -type f -name 'test_*' -perm -u+x 2>/dev/nul
 	[ "$f" -gt 0 ] && failures+=("$name")
 done
 
+# The fuzz harnesses (ASan + UBSan builds of their own): one test each.
+if [ "$mode" != unit ] && [ "$fuzz" = 1 ]; then
+	echo "=== fuzz"
+	res=$(mktemp)
+	"$root/tests/fuzz/run.sh" --quick "$root/build/fuzz" | tee "$res"
+	p=$(grep -c '^ok ' "$res") f=$(grep -c '^FAIL ' "$res")
+	passed=$((passed + p)) failed=$((failed + f))
+	[ "$f" -gt 0 ] && failures+=("fuzz: $(grep '^FAIL ' "$res" | cut -c1-200 | head -5 | tr '\n' ';')")
+	rm -f "$res"
+fi
+
 if [ "$mode" != unit ]; then
-	for s in "$root"/tests/integration/test_*.sh; do
+	for s in "$root"/tests/integration/test_*.sh "$root"/tests/faults/test_*.sh; do
 		base=$(basename "$s" .sh)
 		case "$base" in
 		test_client_*) [ "$mode" = noclients ] && continue ;;

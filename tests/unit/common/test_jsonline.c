@@ -273,6 +273,13 @@ test_parse(void **state)
 	f.len = 1;
 	assert_int_equal(json_file_parse(&f, &root), RC_BAD_REQUEST);
 	assert_string_equal(err, "");
+	/* jansson quotes the input near the error, newlines included: the
+	 * message stays one line (found by fuzzing) */
+	f.text = "\"\\\n/\n";
+	f.len = strlen(f.text);
+	assert_int_equal(json_file_parse(&f, &root), RC_BAD_REQUEST);
+	assert_null(strchr(err, '\n'));
+	assert_non_null(strstr(err, "p.json:"));
 }
 
 /* ---- reading ---- */
