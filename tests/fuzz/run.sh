@@ -10,7 +10,7 @@
 #       for tests/run.sh to count.
 #   tests/fuzz/run.sh --long [FUZZDIR]    (make fuzz)
 #       runs each harness for FUZZ_RUNS executions (10000000) or
-#       FUZZ_SECONDS (240), whichever comes first, on FUZZDIR/corpus/<name>
+#       FUZZ_SECONDS (0: no time bound), whichever comes first, on FUZZDIR/corpus/<name>
 #       (kept between runs; new inputs go there, never into tests/) plus the
 #       seeds; with FUZZ_MERGE=1, then merges into tests/fuzz/corpus/<name>
 #       what adds coverage. Prints per harness: executions, exec/s, corpus
@@ -29,7 +29,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 fuzz=${1:-$root/build/fuzz}
 jobs=${FUZZ_JOBS:-2}
 quick_secs=${FUZZ_QUICK_SECONDS:-3}
-secs=${FUZZ_SECONDS:-240}
+secs=${FUZZ_SECONDS:-0}
 runs=${FUZZ_RUNS:-10000000}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
