@@ -74,8 +74,7 @@ $(BUILD)/tests/bench/gcfill: tests/bench/gcfill.c $(BUILD)/libberth.a
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c), built with clang into
 # build/fuzz/ against a libberth of their own (coverage + ASan + UBSan).
 # `make fuzz` runs each for FUZZ_RUNS executions (or FUZZ_SECONDS, 0 = no
-# bound), FUZZ_JOBS
-# at a time, on build/fuzz/corpus/<harness> seeded from
+# bound), FUZZ_JOBS at a time, on build/fuzz/corpus/<harness> seeded from
 # tests/fuzz/corpus/<harness>; FUZZ_MERGE=1 merges what they found back into
 # the checked-in corpus. `make test` replays the corpora and fuzzes each
 # harness for 3 s (tests/fuzz/run.sh --quick).
