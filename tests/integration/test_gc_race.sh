@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The online collector under load: berth with --gc-grace 2; writers push
+# The online collector under load: berth with --gc-grace 4; writers push
 # images that share layers into a few repositories (HEAD before upload, or a
 # cross-repository mount), move tags, delete tags, delete manifests by
 # digest and push deleted images again; readers pull (tag -> manifest ->
@@ -23,7 +23,7 @@
 # GC_RACE_SECONDS (30) is the load time; GC_RACE_WRITERS (4),
 # GC_RACE_READERS (2); GC_RACE_KEEP=DIR keeps the step logs, the merged log,
 # the findings and the server log there. Every loop stops at the deadline or
-# after a bounded number of iterations, every request after 1 s (curl
+# after a bounded number of iterations, every request after 2 s (curl
 # --max-time).
 . "$(dirname "$0")/api_lib.sh"
 export LC_ALL=C # EPOCHREALTIME with a '.', awk numbers
@@ -33,11 +33,12 @@ if ! is_berth; then
 	exit 0
 fi
 
-GRACE=2
+GRACE=4
 SECS=${GC_RACE_SECONDS:-30}
 NWRITERS=${GC_RACE_WRITERS:-4}
 NREADERS=${GC_RACE_READERS:-2}
-STEP_MAX=1   # seconds, every client step
+STEP_MAX=2   # seconds, every client step: half the grace (with 1 s and a
+             # 2 s grace, a CI machine's 1 s I/O stall failed the run)
 MAX_ITER=100000
 REPOS=(race/r0 race/r1 race/r2 race/r3)
 NTAGS=6      # tags t0..t5 in every repository
