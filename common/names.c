@@ -93,3 +93,15 @@ text_printable(char *dst, size_t cap, const char *src)
 		memcpy(dst + cap - 4, "...", 3);
 	dst[n] = '\0';
 }
+
+int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -17,6 +17,9 @@ int name_is_valid(const char *name);
 /* 1 if tag matches [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}, else 0. */
 int tag_is_valid(const char *tag);
 
+/* The value of the hex digit c (either case), or -1. */
+int hex_digit(char c);
+
 /* Copies untrusted text (a query value, a path part) into dst for an error
  * message: printable ASCII is kept, any other byte becomes '?', and text
  * that does not fit is cut, ending in "...". cap must be at least 4. */

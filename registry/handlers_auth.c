@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "common/names.h"
 #include "common/rc.h"
 #include "registry/http.h"
 
@@ -179,18 +180,6 @@ h_token_post_body(struct req *r, const char *data, size_t len)
 	return RC_OK;
 }
 
-static int
-hex_val(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes application/x-www-form-urlencoded in place. */
 static void
 form_decode(char *s)
@@ -200,9 +189,9 @@ form_decode(char *s)
 	for (; *s != '\0'; s++) {
 		if (*s == '+') {
 			*out++ = ' ';
-		} else if (*s == '%' && hex_val(s[1]) >= 0 &&
-		           hex_val(s[2]) >= 0) {
-			*out++ = (char)(hex_val(s[1]) * 16 + hex_val(s[2]));
+		} else if (*s == '%' && hex_digit(s[1]) >= 0 &&
+		           hex_digit(s[2]) >= 0) {
+			*out++ = (char)(hex_digit(s[1]) * 16 + hex_digit(s[2]));
 			s += 2;
 		} else {
 			*out++ = *s;

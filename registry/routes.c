@@ -322,18 +322,6 @@ route_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	return NULL; /* no request state yet: server.c makes it */
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* MHD_http_unescape() of the path, but %00 and %2F (%2f) stay as sent. */
 static size_t
 path_unescape(char *s)
@@ -344,8 +332,8 @@ path_unescape(char *s)
 	while (*p != '\0') {
 		int hi = -1, lo = -1;
 
-		if (*p == '%' && (hi = hex_value(p[1])) >= 0 &&
-		    (lo = hex_value(p[2])) >= 0 && hi * 16 + lo != 0 &&
+		if (*p == '%' && (hi = hex_digit(p[1])) >= 0 &&
+		    (lo = hex_digit(p[2])) >= 0 && hi * 16 + lo != 0 &&
 		    hi * 16 + lo != '/') {
 			*w++ = (char)(hi * 16 + lo);
 			p += 3;
