@@ -2,7 +2,8 @@
 """Crash consistency: berth under mixed write load, killed with SIGKILL at
 random moments, restarted, and checked against what it acknowledged.
 
-Each round (most shorter than the grace, some longer): the server runs;
+Each round (most short, some long enough for collections to take what
+was deleted): the server runs;
 W writer threads (one repository each, so the
 expected state of a repository is exact) push blobs (monolithic, chunked
 with Content-Range, streamed), PUT manifests under tags, move tags, delete
@@ -445,11 +446,11 @@ def main():
     ap.add_argument("--kills", type=int, default=30)
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--grace", type=int, default=2)
+    ap.add_argument("--grace", type=int, default=1)
     ap.add_argument("--round-max", type=float, default=1.5,
-                    help="longest round below the grace, seconds")
+                    help="longest short round, seconds")
     ap.add_argument("--long-rounds", type=float, default=0.3,
-                    help="share of rounds longer than the grace")
+                    help="share of long rounds (grace + 1.5 to grace + 3 s)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     data = os.path.join(a.workdir, "data")
@@ -466,7 +467,7 @@ def main():
         for t in threads:
             t.start()
         # Some rounds outlive the grace, so that collections take things.
-        time.sleep(rng.uniform(a.grace, a.grace + 1.5) if rng.random() < a.long_rounds
+        time.sleep(rng.uniform(a.grace + 1.5, a.grace + 3) if rng.random() < a.long_rounds
                    else rng.uniform(0.1, a.round_max))
         srv.kill()
         load.stop.set()
