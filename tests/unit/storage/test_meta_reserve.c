@@ -70,30 +70,11 @@ __wrap_mdb_txn_commit(MDB_txn *txn)
 static int
 open_with(void **state, uint64_t reserve)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-
 	falloc_errno = 0;
 	falloc_calls = 0;
 	commit_fail = 0;
 	vfs_avail = 1ull << 40;
-	if (f == NULL)
-		return -1;
-	strcpy(f->dir, "/tmp/berth-meta-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
-		free(f);
-		return -1;
-	}
-	f->opt.map_size = 64u << 20;
-	f->opt.gc_grace = GRACE;
-	f->opt.map_reserve = reserve;
-	strcat(f->dir, "/meta");
-	if (meta_open(f->dir, &f->opt, &f->m) != 0) {
-		rm_tree(f);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	return meta_fx_setup_reserve(state, reserve);
 }
 
 static int

@@ -62,8 +62,10 @@ rm_tree(struct fx *f)
 	return nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* An environment in a new temp directory, with the given index head room
+ * (meta_options.map_reserve; 0: the default). */
 static inline int
-meta_fx_setup(void **state)
+meta_fx_setup_reserve(void **state, uint64_t reserve)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
@@ -76,6 +78,7 @@ meta_fx_setup(void **state)
 	}
 	f->opt.map_size = 64u << 20;
 	f->opt.gc_grace = GRACE;
+	f->opt.map_reserve = reserve;
 	/* The environment lives in a subdirectory that meta_open creates. */
 	strcat(f->dir, "/meta");
 	if (meta_open(f->dir, &f->opt, &f->m) != 0) {
@@ -85,6 +88,12 @@ meta_fx_setup(void **state)
 	}
 	*state = f;
 	return 0;
+}
+
+static inline int
+meta_fx_setup(void **state)
+{
+	return meta_fx_setup_reserve(state, 0);
 }
 
 static inline int
