@@ -334,16 +334,12 @@ upload_resume(struct req *r)
 	return RC_OK;
 }
 
-/* Bytes of an upload held by another request that are in its file: what
- * a request that goes on after it has to resume from. A request's
- * unwritten batch is not there: when the request is cut, it is dropped,
- * and the upload's offset is the file's size again. */
+/* Bytes of an upload stored so far, without taking it from a request
+ * that holds it: what a request going on after that one resumes from. */
 static int
 upload_stored(struct req *r, uint64_t *size)
 {
-	uint64_t mtime;
-
-	return blob_upload_stat(r->app->blobs, r->uuid, size, &mtime);
+	return blob_upload_stored(r->app->blobs, r->uuid, size);
 }
 
 static void
@@ -527,24 +523,22 @@ h_upload_put_finish(struct req *r)
 	reply_blob_created(r, r->ref);
 }
 
+/* The status never takes the session: a PATCH arriving at the same
+ * moment would be refused as "in use" (and learn it only after sending its
+ * whole body), and taking an upload not in memory hashes its file. */
 void
 h_upload_get(struct req *r)
 {
-	int rc = upload_resume(r);
-	uint64_t size;
+	int rc = meta_upload_check(r->app->meta, r->uuid, r->name);
+	uint64_t size = 0;
 
-	/* A request holding the session (say a PATCH whose body stalled)
-	 * does not hide it: the status is what its file holds. */
-	if (rc == RC_BUSY && upload_stored(r, &size) == RC_OK) {
-		add_upload_headers(r, size);
-		reply_empty(r, 204);
-		return;
-	}
+	if (rc == RC_OK)
+		rc = upload_stored(r, &size);
 	if (rc != RC_OK) {
 		reply_error(r, rc, NULL);
 		return;
 	}
-	add_upload_headers(r, blob_upload_offset(r->up));
+	add_upload_headers(r, size);
 	reply_empty(r, 204);
 }
 

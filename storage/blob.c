@@ -753,6 +753,24 @@ blob_upload_stat(struct blob_store *bs, const char *uuid, uint64_t *size,
 }
 
 int
+blob_upload_stored(struct blob_store *bs, const char *uuid, uint64_t *size)
+{
+	struct blob_upload *up;
+	uint64_t mtime;
+	int found = 0;
+
+	if (!blob_uuid_valid(uuid))
+		return RC_UPLOAD_UNKNOWN;
+	pthread_mutex_lock(&bs->lock);
+	if ((up = list_find(&bs->idle, uuid)) != NULL) {
+		*size = up->offset;
+		found = 1;
+	}
+	pthread_mutex_unlock(&bs->lock);
+	return found ? 0 : blob_upload_stat(bs, uuid, size, &mtime);
+}
+
+int
 blob_upload_delete(struct blob_store *bs, const char *uuid)
 {
 	struct blob_upload *up;

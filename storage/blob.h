@@ -122,6 +122,15 @@ int blob_upload_busy(struct blob_store *bs, const char *uuid);
 int blob_upload_stat(struct blob_store *bs, const char *uuid, uint64_t *size,
                      uint64_t *mtime) __attribute__((warn_unused_result));
 
+/* Bytes an upload holds, for its status, without taking it: a request
+ * that holds it meanwhile (say a PATCH whose body stalled) keeps it, and
+ * nothing is hashed. An idle upload in memory answers its offset; any
+ * other, its file's size: what is written there is what a request that
+ * goes on after the holder resumes from (the holder's unwritten batch is
+ * dropped when it is cut). RC_UPLOAD_UNKNOWN when absent. */
+int blob_upload_stored(struct blob_store *bs, const char *uuid, uint64_t *size)
+        __attribute__((warn_unused_result));
+
 /* Deletes an upload's file (and its cached state). RC_UPLOAD_UNKNOWN when
  * absent, RC_BUSY when acquired by a request. */
 int blob_upload_delete(struct blob_store *bs, const char *uuid)

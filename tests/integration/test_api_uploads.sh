@@ -312,4 +312,64 @@ if berth_only "unsupported digest on PUT, short chunk"; then
 	*) fail "upload offset after a short chunk: Range '$(hdr Range)' $(ctx)" ;; esac
 fi
 
+# --- status requests never take the session from the chunks (berth): a
+# status GET arriving with a PATCH used to hold the upload for a moment,
+# and the PATCH was refused "in use" after sending its whole body
+if berth_only "status GETs during chunked PATCHes"; then
+	req POST "/v2/$R/blobs/uploads/"
+	loc=$(loc_path)
+	head -c $((200 * 4096)) /dev/urandom >"$T/chunks"
+	out=$(timeout 60 python3 - "$PORT" "$loc" "$T/chunks" <<-'EOF'
+		import http.client, sys, threading, time
+		port, loc, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+		data = open(path, "rb").read()
+		CH = 4096
+		done = threading.Event()
+		gets = {}
+
+		def status():
+		    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+		    t_end = time.monotonic() + 50
+		    while not done.is_set() and time.monotonic() < t_end:
+		        c.request("GET", loc)
+		        r = c.getresponse()
+		        r.read()
+		        gets[r.status] = gets.get(r.status, 0) + 1
+
+		ths = [threading.Thread(target=status) for _ in range(3)]
+		for t in ths:
+		    t.start()
+		c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+		bad = []
+		for i in range(0, len(data), CH):
+		    c.request("PATCH", loc, data[i:i + CH],
+		              {"Content-Type": "application/octet-stream",
+		               "Content-Range": "%d-%d" % (i, i + CH - 1)})
+		    r = c.getresponse()
+		    body = r.read()
+		    if r.status != 202:
+		        bad.append((i // CH, r.status, body[:80]))
+		done.set()
+		for t in ths:
+		    t.join()
+		print("patches %d refused %d %s" % (len(data) // CH, len(bad), bad[:2]))
+		print("gets %d other %d %s" % (sum(gets.values()),
+		      sum(n for st, n in gets.items() if st != 204), gets))
+	EOF
+	)
+	echo "$out"
+	case $out in
+	*"patches 200 refused 0 "*) ok "200 chunked PATCHes under concurrent status GETs all 202" ;;
+	*) fail "chunked PATCHes under concurrent status GETs: $out" ;;
+	esac
+	case $out in
+	*"gets "[1-9]*" other 0 "*) ok "every status GET meanwhile is 204" ;;
+	*) fail "status GETs meanwhile: $out" ;;
+	esac
+	req PUT "$(with_query "$loc" "digest=$(dg "$T/chunks")")"
+	expect_status "PUT after the chunks completes the blob" 201
+	req GET "/v2/$R/blobs/$(dg "$T/chunks")"
+	expect_body_file "blob pushed under status GETs is right" "$T/chunks"
+fi
+
 finish

@@ -291,6 +291,46 @@ test_acquire_busy(void **state)
 	blob_upload_release(NULL);
 }
 
+/* The status of an upload, taken or not, without taking it. */
+static void
+test_upload_stored(void **state)
+{
+	struct fx *fx = *state;
+	char uuid[BLOB_UUID_BUF], other[BLOB_UUID_BUF];
+	struct blob_upload *up = start_upload(fx->bs, "x", uuid), *up2 = NULL;
+	uint64_t size = 99;
+
+	/* held by a request: what its file holds */
+	assert_int_equal(blob_upload_stored(fx->bs, uuid, &size), 0);
+	assert_int_equal(size, 1);
+	assert_int_equal(blob_upload_write(up, "yz", 2), 0);
+	assert_int_equal(blob_upload_stored(fx->bs, uuid, &size), 0);
+	assert_int_equal(size, 3);
+	blob_upload_release(up);
+
+	/* idle in memory: its offset, and it stays free to take */
+	size = 99;
+	assert_int_equal(blob_upload_stored(fx->bs, uuid, &size), 0);
+	assert_int_equal(size, 3);
+	assert_int_equal(blob_upload_acquire(fx->bs, uuid, &up2), 0);
+	blob_upload_release(up2);
+
+	/* not in memory (a restart): the file's size */
+	blob_store_close(fx->bs);
+	assert_int_equal(blob_store_open(fx->data, &fx->bs), 0);
+	size = 99;
+	assert_int_equal(blob_upload_stored(fx->bs, uuid, &size), 0);
+	assert_int_equal(size, 3);
+
+	/* unknown and malformed ids */
+	assert_int_equal(blob_upload_create(fx->bs, other), 0);
+	assert_int_equal(blob_upload_delete(fx->bs, other), 0);
+	assert_int_equal(blob_upload_stored(fx->bs, other, &size),
+	                 RC_UPLOAD_UNKNOWN);
+	assert_int_equal(blob_upload_stored(fx->bs, "../etc", &size),
+	                 RC_UPLOAD_UNKNOWN);
+}
+
 static void
 test_bad_uuid(void **state)
 {
@@ -639,6 +679,7 @@ main(void)
 	        T(test_commit_replaces_damaged_file),
 	        T(test_upload_survives_restart),
 	        T(test_acquire_busy),
+	        T(test_upload_stored),
 	        T(test_bad_uuid),
 	        T(test_bad_digest),
 	        T(test_upload_delete),
