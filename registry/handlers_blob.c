@@ -515,6 +515,15 @@ h_upload_put_finish(struct req *r)
 	r->one_shot = 0;
 	rc = meta_blob_commit(r->app->meta, r->name, r->ref, size, r->uuid,
 	                      now_s());
+	if (rc != RC_OK && meta_blob_indexed(r->app->meta, r->ref) == 0) {
+		/* The index refused it (a full volume): its file, in place
+		 * and without a row, would stay until `check --repair`.
+		 * With no row no repository links it, and the digest lock
+		 * keeps other commits of it out meanwhile. */
+		if (blob_remove(r->app->blobs, r->ref) != RC_OK) {
+			/* left to `berth check --repair` */
+		}
+	}
 	blob_digest_unlock(r->app->blobs, r->ref);
 	if (rc != RC_OK) {
 		reply_error(r, rc, NULL);

@@ -42,7 +42,8 @@ int blob_open(struct blob_store *bs, const char *digest, int *fd,
 int blob_read(struct blob_store *bs, const char *digest, size_t max, char **out,
               size_t *len) __attribute__((warn_unused_result));
 
-/* Unlinks a stored blob file (collector only). RC_BLOB_UNKNOWN if absent. */
+/* Unlinks a stored blob file: the collector's and check's, and a push's
+ * whose index entry could not be written. RC_BLOB_UNKNOWN if absent. */
 int blob_remove(struct blob_store *bs, const char *digest)
         __attribute__((warn_unused_result));
 

@@ -207,6 +207,17 @@ expect_eq "manifest keep has its digest" "$MKEEP" "$(dg "$T/b")"
 req GET "/v2/$R/manifests/again"
 expect_eq "manifest again has its digest" "$MAGAIN" "$(dg "$T/b")"
 
+# --- offline check: no blob file without its index row (a push whose
+# index write was refused removes the file it had put in place)
+stop_berth
+out=$(ns "$REAL_BIN" check --data "$D" 2>&1)
+echo "$out" | sed 's/^/  check: /'
+expect_eq "berth check finds no orphan blob file after the full volume" 0 \
+	"$(echo "$out" | grep -c 'orphan file')"
+expect_eq "berth check finds every indexed blob's file, of its size" 0 \
+	"$(echo "$out" | grep -c 'file missing\|: file size')"
+start_berth --gc-grace 1 || { fail "full_disk: berth did not start after the check"; exit 1; }
+
 # 507s above are expected answers, not server errors: keep finish's
 # 5xx check for everything else
 grep -v -- '-> 507;' "$T/server_errors" >"$T/server_errors.x" || true

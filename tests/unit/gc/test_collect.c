@@ -18,10 +18,34 @@ __wrap_blob_remove(struct blob_store *bs, const char *digest)
 	return __real_blob_remove(bs, digest);
 }
 
+/* Failure injection: a write txn collecting more than nospace_above items
+ * fails as one outgrowing the index's head room on a full volume does
+ * (0: off). The sizes asked are kept. */
+int __real_meta_gc_step(struct meta *m, uint64_t now, size_t max_items,
+                        uint64_t max_ns, int dry_run,
+                        const struct meta_keep *keep, struct meta_gc_batch *b);
+static size_t nospace_above, steps_seen[64], n_steps;
+static int nospace_all; /* every write txn fails so */
+int
+__wrap_meta_gc_step(struct meta *m, uint64_t now, size_t max_items,
+                    uint64_t max_ns, int dry_run, const struct meta_keep *keep,
+                    struct meta_gc_batch *b)
+{
+	if (n_steps < 64)
+		steps_seen[n_steps++] = max_items;
+	if (!dry_run &&
+	    (nospace_all || (nospace_above != 0 && max_items > nospace_above)))
+		return -ENOSPC;
+	return __real_meta_gc_step(m, now, max_items, max_ns, dry_run, keep, b);
+}
+
 static int
 setup(void **state)
 {
 	fail_remove = 0;
+	nospace_above = 0;
+	nospace_all = 0;
+	n_steps = 0;
 	return gc_fx_setup(state);
 }
 
@@ -619,6 +643,60 @@ test_flush_and_small_batches(void **state)
 		assert_false(file_exists(x, b[i]));
 }
 
+/* A full volume: txns of the default size fail for the index's head
+ * room; the run goes on in smaller ones (256, 32, 4 items) and collects
+ * everything. When even one item cannot commit, the run fails and loses
+ * nothing: a later run collects it all. */
+static void
+test_nospace_smaller_batches(void **state)
+{
+	struct gfx *x = *state;
+	char b[40][DIGEST_BUF], s[32];
+	struct gc_report r;
+	int saw256 = 0, saw32 = 0, saw4 = 0;
+
+	for (int i = 0; i < 40; i++) {
+		snprintf(s, sizeof(s), "full volume %d", i);
+		push_blob(x, "r", s, T0, b[i]);
+	}
+	nospace_above = 4;
+	r = run(x, T0 + 500, 0);
+	assert_int_equal(r.count[GC_BLOB], 40);
+	gc_report_free(&r);
+	for (int i = 0; i < 40; i++)
+		assert_false(file_exists(x, b[i]));
+	for (size_t i = 0; i < n_steps; i++) {
+		saw256 |= steps_seen[i] == 256;
+		saw32 |= steps_seen[i] == 32;
+		saw4 |= steps_seen[i] == 4;
+		assert_true(steps_seen[i] == 256 || steps_seen[i] == 32 ||
+		            steps_seen[i] == 4);
+	}
+	assert_true(saw256 && saw32 && saw4);
+	/* 40 items in txns of 4: about 10 of them after the two refusals */
+	assert_in_range(n_steps, 12, 14);
+
+	/* not even one item fits: the run fails, nothing is lost */
+	for (int i = 0; i < 5; i++) {
+		snprintf(s, sizeof(s), "no room at all %d", i);
+		push_blob(x, "r", s, T0 + 600, b[i]);
+	}
+	nospace_above = 0;
+	nospace_all = 1;
+	n_steps = 0;
+	assert_int_equal(gc_run(x->g, 0, T0 + 1100, NULL, NULL, &r), -ENOSPC);
+	assert_int_equal(n_steps, 4); /* 256, 32, 4, 1 */
+	assert_int_equal(steps_seen[3], 1);
+	for (int i = 0; i < 5; i++)
+		assert_true(file_exists(x, b[i]));
+	nospace_all = 0;
+	r = run(x, T0 + 1100, 0);
+	assert_int_equal(r.count[GC_BLOB], 5);
+	gc_report_free(&r);
+	for (int i = 0; i < 5; i++)
+		assert_false(file_exists(x, b[i]));
+}
+
 int
 main(void)
 {
@@ -648,6 +726,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_restart_floor, setup,
 	                                        gc_fx_teardown),
 	        cmocka_unit_test_setup_teardown(test_flush_and_small_batches,
+	                                        setup, gc_fx_teardown),
+	        cmocka_unit_test_setup_teardown(test_nospace_smaller_batches,
 	                                        setup, gc_fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
