@@ -175,6 +175,22 @@ int auth_token_check(struct auth *a, const char *token, time_t now,
 int auth_token_user(struct auth *a, const char *token, time_t now, char *user,
                     size_t len) __attribute__((warn_unused_result));
 
+/* What a token's holder may see of the repositories, for the listings
+ * (the catalog, the cleanup query): the repository grants the token holds,
+ * plus what the users file's rules let its user do (a token of this
+ * registry's issuer whose subject is a user that exists and has not
+ * expired at now) and the anonymous rules. The token is checked once, at
+ * open; the view then decides name after name without the token cache.
+ * 0, RC_UNAUTHORIZED for a token that is not acceptable at now, or
+ * -ENOMEM. The view must not outlive a. */
+struct auth_view;
+int auth_view_open(struct auth *a, const char *token, time_t now,
+                   struct auth_view **out) __attribute__((warn_unused_result));
+/* 1 when the view allows every action in `actions` on repository name. */
+int auth_view_allows(const struct auth_view *v, const char *name,
+                     unsigned actions);
+void auth_view_free(struct auth_view *v);
+
 /* Splits the value of an "Authorization: Basic <base64>" header into user
  * and password (NUL-terminated; the password may contain ':'). 0, or
  * RC_BAD_REQUEST when it is not Basic, not base64, has no ':' or does not

@@ -80,6 +80,25 @@ enum auth_type auth_registry_type(const char *name, size_t len);
 /* The actions (AUTH_* bits) one rule allows on (type, name). */
 unsigned auth_rule_allows(const struct auth_rule *r, enum auth_type type,
                           const char *name);
+/* The user of that name in the users file, or NULL. */
+const struct auth_user *auth_user_find(const struct auth *a, const char *name);
+
+/* A token's view of the repositories (auth_view_open in jwt.c builds it,
+ * auth_view_allows in scope.c decides). One allocation holds the struct,
+ * the grants and their names. */
+struct auth_view_grant {
+	unsigned actions;
+	size_t nlen;
+	const char *name; /* not NUL-terminated */
+};
+
+struct auth_view {
+	const struct auth *a;
+	const struct auth_user *user; /* NULL: anonymous, another issuer's
+	                               * token, or a user gone or expired */
+	size_t ngrants;
+	struct auth_view_grant *grants; /* the token's repository entries */
+};
 
 /* ---- password.c ---- */
 struct auth_creds *auth_creds_new(void);

@@ -584,11 +584,17 @@ fail:
 	return rc;
 }
 
-int
-auth_token_check(struct auth *a, const char *token, time_t now,
-                 enum auth_type type, const char *name, unsigned actions)
+/* What a caller wants of a token's entry (under its cache slot's lock,
+ * or on a freshly verified entry before it takes the slot). */
+typedef int (*tok_use_fn)(const struct tok_entry *e, time_t now, void *arg);
+
+/* Finds token's entry in the cache, else verifies it and caches it, and
+ * answers what use says of it. */
+static int
+tok_use(struct auth *a, const char *token, time_t now, tok_use_fn use,
+        void *arg)
 {
-	size_t len, nlen = name != NULL ? strlen(name) : 0;
+	size_t len;
 	struct tok_slot *slot = NULL;
 	struct tok_entry *e = NULL, *old;
 	int rc = RC_UNAUTHORIZED, hit = 0;
@@ -602,7 +608,7 @@ auth_token_check(struct auth *a, const char *token, time_t now,
 		e = slot->e;
 		if (e != NULL && e->len == len &&
 		    memcmp(e->token, token, len) == 0) {
-			rc = tok_decide(e, now, type, name, nlen, actions);
+			rc = use(e, now, arg);
 			hit = 1;
 		}
 		pthread_mutex_unlock(&slot->mu);
@@ -611,7 +617,7 @@ auth_token_check(struct auth *a, const char *token, time_t now,
 	}
 	if ((rc = tok_verify(a, token, len, now, &e)) < 0)
 		return rc;
-	rc = tok_decide(e, now, type, name, nlen, actions);
+	rc = use(e, now, arg);
 	if (slot == NULL) {
 		free(e);
 		return rc;
@@ -622,6 +628,31 @@ auth_token_check(struct auth *a, const char *token, time_t now,
 	pthread_mutex_unlock(&slot->mu);
 	free(old);
 	return rc;
+}
+
+struct check_arg {
+	enum auth_type type;
+	const char *name;
+	size_t nlen;
+	unsigned actions;
+};
+
+static int
+check_use(const struct tok_entry *e, time_t now, void *arg)
+{
+	const struct check_arg *c = arg;
+
+	return tok_decide(e, now, c->type, c->name, c->nlen, c->actions);
+}
+
+int
+auth_token_check(struct auth *a, const char *token, time_t now,
+                 enum auth_type type, const char *name, unsigned actions)
+{
+	struct check_arg c = {type, name, name != NULL ? strlen(name) : 0,
+	                      actions};
+
+	return tok_use(a, token, now, check_use, &c);
 }
 
 int
@@ -662,4 +693,68 @@ auth_token_user(struct auth *a, const char *token, time_t now, char *user,
 	snprintf(user, len, "%s", e->user);
 	free(e);
 	return RC_OK;
+}
+
+/* The view of a verified token's entry at now (see auth_view_open). */
+static int
+view_build(const struct auth *a, const struct tok_entry *e, time_t now,
+           struct auth_view **out)
+{
+	size_t n = 0, names = 0;
+	struct auth_view *v;
+	char *p;
+
+	for (size_t i = 0; i < e->nacc; i++)
+		if (e->acc[i].type == AUTH_TYPE_REPOSITORY) {
+			n++;
+			names += e->acc[i].nlen;
+		}
+	v = malloc(sizeof(*v) + n * sizeof(v->grants[0]) + names);
+	if (v == NULL)
+		return -ENOMEM;
+	v->a = a;
+	v->user = e->user[0] != '\0' ? auth_user_find(a, e->user) : NULL;
+	if (v->user != NULL && v->user->expires != 0 && now >= v->user->expires)
+		v->user = NULL;
+	v->grants = (struct auth_view_grant *)(v + 1);
+	v->ngrants = 0;
+	p = (char *)(v->grants + n);
+	for (size_t i = 0; i < e->nacc; i++) {
+		const struct tok_access *ac = &e->acc[i];
+
+		if (ac->type != AUTH_TYPE_REPOSITORY)
+			continue;
+		memcpy(p, ac->name, ac->nlen);
+		v->grants[v->ngrants].actions = ac->actions;
+		v->grants[v->ngrants].nlen = ac->nlen;
+		v->grants[v->ngrants].name = p;
+		v->ngrants++;
+		p += ac->nlen;
+	}
+	*out = v;
+	return RC_OK;
+}
+
+struct view_arg {
+	const struct auth *a;
+	struct auth_view **out;
+};
+
+static int
+view_use(const struct tok_entry *e, time_t now, void *arg)
+{
+	const struct view_arg *v = arg;
+
+	if ((int64_t)now < e->from || (int64_t)now >= e->until)
+		return RC_UNAUTHORIZED;
+	return view_build(v->a, e, now, v->out);
+}
+
+int
+auth_view_open(struct auth *a, const char *token, time_t now,
+               struct auth_view **out)
+{
+	struct view_arg v = {a, out};
+
+	return tok_use(a, token, now, view_use, &v);
 }

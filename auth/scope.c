@@ -1,6 +1,7 @@
 /* Scopes ("repository:name:pull,push") and the grant: what a user may do
  * out of what a client asked for (repository globs: common/glob.c). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth/auth_internal.h"
@@ -199,8 +200,8 @@ auth_rule_allows(const struct auth_rule *r, enum auth_type type,
 	return 0;
 }
 
-static const struct auth_user *
-user_find(const struct auth *a, const char *name)
+const struct auth_user *
+auth_user_find(const struct auth *a, const char *name)
 {
 	for (size_t i = 0; i < a->nusers; i++)
 		if (strcmp(a->users[i].name, name) == 0)
@@ -211,7 +212,8 @@ user_find(const struct auth *a, const char *name)
 int
 auth_user_active(const struct auth *a, const char *user, time_t now)
 {
-	const struct auth_user *u = user != NULL ? user_find(a, user) : NULL;
+	const struct auth_user *u =
+	        user != NULL ? auth_user_find(a, user) : NULL;
 
 	return u != NULL && (u->expires == 0 || now < u->expires);
 }
@@ -220,8 +222,9 @@ size_t
 auth_grant(const struct auth *a, const char *user,
            const struct auth_scope *asked, size_t n, struct auth_scope *granted)
 {
-	const struct auth_user *u =
-	        (user != NULL && *user != '\0') ? user_find(a, user) : NULL;
+	const struct auth_user *u = (user != NULL && *user != '\0')
+	                                    ? auth_user_find(a, user)
+	                                    : NULL;
 	size_t out = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -245,4 +248,33 @@ auth_grant(const struct auth *a, const char *user,
 		out++;
 	}
 	return out;
+}
+
+int
+auth_view_allows(const struct auth_view *v, const char *name, unsigned actions)
+{
+	size_t nlen = strlen(name);
+	unsigned have = 0;
+
+	if (v == NULL)
+		return 0;
+	for (size_t i = 0; i < v->ngrants; i++)
+		if (v->grants[i].nlen == nlen &&
+		    memcmp(v->grants[i].name, name, nlen) == 0)
+			have |= v->grants[i].actions;
+	for (size_t j = 0; j < v->a->nanon && (have & actions) != actions; j++)
+		have |= auth_rule_allows(&v->a->anon[j], AUTH_TYPE_REPOSITORY,
+		                         name);
+	for (size_t j = 0; v->user != NULL && j < v->user->nrules &&
+	                   (have & actions) != actions;
+	     j++)
+		have |= auth_rule_allows(&v->user->rules[j],
+		                         AUTH_TYPE_REPOSITORY, name);
+	return (have & actions) == actions;
+}
+
+void
+auth_view_free(struct auth_view *v)
+{
+	free(v);
 }

@@ -38,6 +38,8 @@ rc_str(int rc)
 	case RC_NOT_FOUND: return "not found";
 	case RC_DENIED: return "requested access to the resource is denied";
 	case RC_UNAUTHORIZED: return "authentication required";
+	case RC_SPACE_LOW:
+		return "free space on the data volume is below the minimum";
 	}
 	if (rc < 0 && rc > -1000)
 		return strerror(-rc);

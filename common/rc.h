@@ -31,6 +31,7 @@ enum {
 	RC_NOT_FOUND = -1021,     /* no such route */
 	RC_DENIED = -1022,        /* access denied */
 	RC_UNAUTHORIZED = -1023,  /* authentication required */
+	RC_SPACE_LOW = -1024,     /* free space below the configured minimum */
 };
 
 /* Static, human-readable description of rc (never NULL). */

@@ -2,6 +2,7 @@
  * the data directory, the HTTP server and the process lifecycle. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -21,6 +22,7 @@
 #include "registry/server.h"
 #include "storage/blob.h"
 #include "storage/meta.h"
+#include "storage/space.h"
 
 /* Every setting of `berth serve`: flag, environment variable, config-file
  * key, default and help. Precedence: flag > environment > file > default. */
@@ -40,6 +42,7 @@ enum opt_id {
 	O_UPLOAD_TTL,
 	O_POLICY,
 	O_PULL_TRACKING,
+	O_MIN_FREE,
 	O_COUNT
 };
 
@@ -102,6 +105,12 @@ static const struct opt {
                              "for idle_after and the query); off only for "
                              "comparisons: the collector then waits until "
                              "no read happened for the grace"},
+        [O_MIN_FREE] = {"--min-free", "BERTH_MIN_FREE", "min_free",
+                        SPACE_MIN_DEFAULT,
+                        "free space pushes must leave on the data volume: "
+                        "a size (500M, 2G: powers of 1024), a share of "
+                        "the volume (5%), or both (the larger counts); "
+                        "below it pushes get 507; 0 = no guard"},
 };
 
 static void
@@ -292,6 +301,7 @@ cli_serve(int argc, char **argv)
 	struct gc_options go = {0};
 	struct app app = {0};
 	struct meta_options mo = {0};
+	struct space_min min_free;
 	struct MHD_Daemon *d = NULL;
 	char metadir[4096];
 	sigset_t sigs;
@@ -394,6 +404,12 @@ cli_serve(int argc, char **argv)
 		         vals[O_PULL_TRACKING]);
 		goto out;
 	}
+	if (space_min_parse(vals[O_MIN_FREE], &min_free) != RC_OK) {
+		fail_msg("--min-free must be a size (500M, 2G), a percentage "
+		         "(5%), both (1G,2%) or 0",
+		         vals[O_MIN_FREE]);
+		goto out;
+	}
 	if (threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = n > 2 ? (unsigned long long)n * 2 : 4;
@@ -443,6 +459,26 @@ cli_serve(int argc, char **argv)
 		fail_msg("cannot open the metadata index", rc_str(rc));
 		goto out;
 	}
+	/* What /readyz compares with, and the --min-free guard. */
+	rc = space_open(vals[O_DATA], &min_free, &app.space);
+	if (rc != RC_OK) {
+		fail_msg("cannot watch the data directory", rc_str(rc));
+		goto out;
+	}
+	{
+		uint64_t avail, need;
+		char a[24], n[24];
+
+		if (space_check(app.space, &avail, &need) == RC_SPACE_LOW) {
+			snprintf(a, sizeof(a), "%" PRIu64, avail);
+			snprintf(n, sizeof(n), "%" PRIu64, need);
+			log_msg("warn",
+			        "free space on the data volume is below "
+			        "--min-free: pushes are refused until space "
+			        "comes back",
+			        "bytes_free", a, "bytes_required", n, NULL);
+		}
+	}
 	go.upload_ttl = upload_ttl;
 	go.busy = serving_requests;
 	go.busy_arg = &app;
@@ -487,7 +523,8 @@ cli_serve(int argc, char **argv)
 		goto out;
 	}
 	log_msg("info", "listening", "address", vals[O_LISTEN], "data",
-	        vals[O_DATA], "version", BERTH_VERSION, NULL);
+	        vals[O_DATA], "min_free", vals[O_MIN_FREE], "version",
+	        BERTH_VERSION, NULL);
 	if (app.auth == NULL)
 		log_msg("warn",
 		        "authentication is off: anyone who can reach this "
@@ -538,6 +575,7 @@ out:
 	}
 	gc_close(app.gc);
 	meta_close(app.meta);
+	space_close(app.space);
 	blob_store_close(app.blobs);
 	auth_free(app.auth);
 	policy_close(app.policy);

@@ -1,6 +1,9 @@
-/* The auth gate: before a route runs, the request's bearer token must hold
- * what the route needs; otherwise a 401 with a challenge that tells the
- * client where to get a token and for which scope. */
+/* The gate: before a route runs, the request's bearer token must hold
+ * what the route needs (otherwise a 401 with a challenge that tells the
+ * client where to get a token and for which scope), and a route that adds
+ * data needs the free space --min-free asks for. Also what the listings
+ * may show a token's holder. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -9,6 +12,7 @@
 #include "auth/auth.h"
 #include "common/rc.h"
 #include "registry/http.h"
+#include "storage/space.h"
 
 /* The token from "Authorization: Bearer <token>", or NULL. */
 static const char *
@@ -76,6 +80,28 @@ challenge(struct req *r, const struct auth_scope *sc, int rc, int had_token)
 		                         : "invalid_token");
 }
 
+/* A route that adds data (an upload's start, chunk or end, a mount, a
+ * manifest) is refused while the data volume has less free space than
+ * --min-free asks for. Reads, deletes, an upload's status and cancel, and
+ * collection runs go on: they are how space comes back. */
+static int
+room_check(struct req *r)
+{
+	uint64_t avail = 0, need = 0;
+	int rc;
+
+	if (r->app->space == NULL || r->route->action != A_PUSH ||
+	    strcmp(r->method, "GET") == 0 || strcmp(r->method, "DELETE") == 0)
+		return RC_OK;
+	rc = space_check(r->app->space, &avail, &need);
+	if (rc == RC_SPACE_LOW)
+		snprintf(r->err_detail, sizeof(r->err_detail),
+		         "free space on the data volume is below --min-free "
+		         "(%" PRIu64 " bytes free, %" PRIu64 " required)",
+		         avail, need);
+	return rc;
+}
+
 int
 gate_check(struct req *r)
 {
@@ -83,8 +109,10 @@ gate_check(struct req *r)
 	struct auth_scope sc;
 	int rc;
 
-	if (a == NULL || r->route == NULL || r->route->action == A_NONE)
+	if (r->route == NULL || r->route->action == A_NONE)
 		return RC_OK;
+	if (a == NULL)
+		return room_check(r);
 	route_scope(r, &sc);
 	r->bearer = bearer_of(r);
 	if (r->bearer == NULL) {
@@ -95,7 +123,7 @@ gate_check(struct req *r)
 	rc = auth_token_check(a, r->bearer, time(NULL), sc.type, sc.name,
 	                      r->route->action == A_BASE ? 0 : sc.actions);
 	if (rc == RC_OK)
-		return RC_OK;
+		return room_check(r);
 	challenge(r, &sc, rc, 1);
 	return RC_UNAUTHORIZED;
 }
@@ -113,24 +141,39 @@ gate_may_pull(struct req *r, const char *name)
 }
 
 int
+gate_view_open(struct req *r, struct auth_view **out)
+{
+	*out = NULL;
+	if (r->app->auth == NULL)
+		return RC_OK;
+	if (r->bearer == NULL)
+		return RC_UNAUTHORIZED;
+	return auth_view_open(r->app->auth, r->bearer, time(NULL), out);
+}
+
+int
+gate_view_may_pull(const char *name, void *arg)
+{
+	return auth_view_allows(arg, name, AUTH_PULL);
+}
+
+void
+gate_view_close(struct auth_view *v)
+{
+	auth_view_free(v);
+}
+
+int
 gate_may_list(struct req *r, const char *name)
 {
-	struct auth *a = r->app->auth;
-	struct auth_scope asked, granted;
-	char user[AUTH_NAME_MAX + 1];
+	struct auth_view *v;
+	int ok;
 
-	if (a == NULL)
+	if (r->app->auth == NULL)
 		return 1;
-	if (gate_may_pull(r, name))
-		return 1;
-	/* Not in the token: what the users file lets its user (or anyone,
-	 * for an anonymous token) pull now. */
-	if (r->bearer == NULL || auth_token_user(a, r->bearer, time(NULL), user,
-	                                         sizeof(user)) != RC_OK)
+	if (gate_view_open(r, &v) != RC_OK)
 		return 0;
-	memset(&asked, 0, sizeof(asked));
-	asked.type = AUTH_TYPE_REPOSITORY;
-	asked.actions = AUTH_PULL;
-	snprintf(asked.name, sizeof(asked.name), "%s", name);
-	return auth_grant(a, user[0] ? user : NULL, &asked, 1, &granted) == 1;
+	ok = auth_view_allows(v, name, AUTH_PULL);
+	auth_view_free(v);
+	return ok;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,8 +12,13 @@
 #include "registry/http.h"
 #include "storage/manifest.h"
 #include "storage/meta.h"
+#include "storage/space.h"
 
 #define CATALOG_DEFAULT_PAGE 1000
+/* Repository names one filtered catalog page looks at, at most, once it
+ * holds a name: a caller who sees few of many repositories gets shorter
+ * pages (the Link goes on after the last), not one long walk. */
+#define CATALOG_SCAN_BUDGET 10000
 
 void
 h_base(struct req *r)
@@ -29,6 +35,42 @@ h_healthz(struct req *r)
 	if (resp)
 		MHD_add_response_header(resp, "Content-Type", "text/plain");
 	reply(r, 200, resp);
+}
+
+/* Readiness (the kubelet's readinessProbe): 503 with the reason while
+ * the data directory cannot serve, so the Service stops sending clients
+ * here; liveness (/healthz) stays 200, a restart would not bring the
+ * volume back. A change either way is logged once. */
+void
+h_readyz(struct req *r)
+{
+	struct MHD_Response *resp;
+	char why[256], *text;
+	int changed = 0, n;
+	int rc = space_ready(r->app->space, why, sizeof(why), &changed);
+
+	if (rc == RC_OK) {
+		if (changed)
+			log_msg("info", "data directory usable again", NULL);
+		h_healthz(r);
+		return;
+	}
+	if (changed)
+		log_msg("error", "data directory not usable, not ready",
+		        "reason", why, NULL);
+	n = asprintf(&text, "not ready: %s\n", why);
+	if (n < 0) {
+		reply(r, 503, NULL);
+		return;
+	}
+	resp = MHD_create_response_from_buffer((size_t)n, text,
+	                                       MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		free(text);
+	else
+		MHD_add_response_header(resp, "Content-Type", "text/plain");
+	r->bytes_out = (uint64_t)n;
+	reply(r, 503, resp);
 }
 
 void
@@ -118,16 +160,27 @@ h_tags(struct req *r)
 	meta_list_free(&l);
 }
 
+/* With auth, the catalog lists only what the caller may pull: the walk
+ * skips the other names, a page holds up to n visible ones and its Link
+ * names the last of them. */
 void
 h_catalog(struct req *r)
 {
+	struct auth_view *v = NULL;
 	struct meta_list l;
 	const char *last;
 	size_t n;
 	int rc = page_params(r, CATALOG_DEFAULT_PAGE, &n, &last);
 
 	if (rc == RC_OK)
+		rc = gate_view_open(r, &v);
+	if (rc == RC_OK && v == NULL)
 		rc = meta_catalog_list(r->app->meta, last, n, &l);
+	else if (rc == RC_OK)
+		rc = meta_catalog_filter(r->app->meta, last, n,
+		                         gate_view_may_pull, v,
+		                         CATALOG_SCAN_BUDGET, &l);
+	gate_view_close(v);
 	if (rc != RC_OK) {
 		reply_error(r, rc, NULL);
 		return;

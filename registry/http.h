@@ -24,6 +24,7 @@ struct app {
 	struct gc *gc;                /* the collector (one run at a time) */
 	struct maint *maint;          /* the thread that runs it (maint.c) */
 	struct policy_holder *policy; /* retention policy, NULL: none */
+	struct space *space;          /* data volume: free space, ready */
 	int access_log;
 	atomic_long inflight;
 };
@@ -95,9 +96,15 @@ struct req {
 	char ref[DIGEST_BUF > TAG_MAX_LEN + 1 ? DIGEST_BUF : TAG_MAX_LEN + 1];
 	char uuid[40];
 	int is_head;
-	int started;   /* the route's start step ran */
-	int replied;   /* a response was queued */
-	int suspended; /* waiting for the maintenance thread (gc) */
+	int started; /* the route's start step ran */
+	int replied; /* a response was queued (or is held) */
+	/* A response made while body bytes are being handed over (MHD
+	 * refuses to queue one then): held until the body is in. */
+	int in_body;
+	struct MHD_Response *held;
+	unsigned held_status;
+	int queue_failed; /* MHD refused the answer: close the connection */
+	int suspended;    /* waiting for the maintenance thread (gc) */
 	struct gc_job *job;
 	int err_rc; /* deferred error: body is discarded, then replied */
 	const char *bearer; /* token from Authorization (MHD's memory) */
@@ -120,6 +127,7 @@ struct req {
 	/* bookkeeping for logs and metrics */
 	uint64_t t0_ns;
 	unsigned status;
+	uint64_t bytes_in;  /* body bytes received */
 	uint64_t bytes_out; /* body bytes; sent ones when cut off */
 	uint64_t acked0;    /* the connection's acked bytes at the start */
 	int aborted;        /* the client went away before the end */
@@ -215,7 +223,9 @@ void h_admin_repo_delete(struct req *r);
 
 /* ---- gate.c ---- */
 /* Checks the request's token against what its route needs (auth on).
- * RC_OK, or RC_UNAUTHORIZED with the challenge set in r->www_auth. */
+ * RC_OK, or RC_UNAUTHORIZED with the challenge set in r->www_auth. Then,
+ * for a route that adds data, the free space (--min-free): RC_SPACE_LOW
+ * with the figures in r->err_detail. */
 int gate_check(struct req *r);
 /* Whether the request's token may pull from repository name (always true
  * without auth). */
@@ -269,10 +279,19 @@ void policy_stats(struct policy_holder *ph, unsigned long *reloads,
                   unsigned long *failures);
 
 /* ---- metrics.c ---- */
-/* One request: bytes are the body bytes sent (for an aborted one, what
- * the client acknowledged); aborted when it went away before the end. */
+/* One request, counted lock-free and without allocation (after a thread's
+ * first): bytes_in the body bytes received, bytes_out the body bytes sent
+ * (for an aborted one, what the client acknowledged), ns from the complete
+ * head to the end of the answer; aborted when the client went away before
+ * the end. */
 void metrics_count(enum route_kind kind, const char *method, unsigned status,
-                   uint64_t bytes, uint64_t ns, int aborted);
+                   uint64_t bytes_in, uint64_t bytes_out, uint64_t ns,
+                   int aborted);
+/* A reload of a configuration file: file_kind "users", "policy" or "tls"
+ * (others are ignored), ok non-zero when the new file is in force. Feeds
+ * berth_reload_total and berth_reload_last_success_timestamp_seconds. */
+void metrics_reload(const char *file_kind, int ok);
+/* The Prometheus text of /metrics (malloc'd), NULL when out of memory. */
 char *metrics_render(struct app *app);
 /* Short name of a route kind ("manifest", "token"…) for logs and metrics. */
 const char *route_kind_name(enum route_kind kind);
@@ -285,5 +304,18 @@ void log_access(struct req *r);
 /* Like log_msg with typed fields (a JSON object, consumed). */
 typedef struct json_t json_t;
 void log_fields(const char *level, const char *msg, json_t *fields);
+
+/* ---- catalog filter, free-space guard, readiness (gate.c,
+ * handlers_list.c; storage/space.h) ---- */
+struct auth_view;
+/* The view of the request's token for a listing: *out NULL without auth.
+ * RC_OK, or RC_UNAUTHORIZED (the gate let the token through: it expired
+ * meanwhile). */
+int gate_view_open(struct req *r, struct auth_view **out);
+/* A meta_catalog_filter callback: 1 when the view (arg) may pull name. */
+int gate_view_may_pull(const char *name, void *arg);
+void gate_view_close(struct auth_view *v);
+/* /readyz: 200 while the data directory is usable, else 503. */
+void h_readyz(struct req *r);
 
 #endif

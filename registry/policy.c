@@ -172,10 +172,12 @@ policy_reload(struct policy_holder *ph, int force)
 		         gc_policy_rules(policy_of(p)));
 		policy_put(p);
 		atomic_fetch_add(&ph->reloads, 1);
+		metrics_reload("policy", 1);
 		log_msg("info", "policy reloaded", "file", ph->path, "rules",
 		        rules, NULL);
 	} else {
 		atomic_fetch_add(&ph->failures, 1);
+		metrics_reload("policy", 0);
 		log_msg("error", "policy reload failed, the previous one stays",
 		        "file", ph->path, "error", err[0] ? err : rc_str(rc),
 		        NULL);

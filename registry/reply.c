@@ -14,7 +14,7 @@
 
 #define NO_SPACE_MSG "insufficient storage"
 
-/* message and detail NULL: rc_str(rc) and the caller's detail. */
+/* message NULL: rc_str(rc); detail NULL: the caller's detail. */
 static const struct {
 	int rc;
 	unsigned status;
@@ -50,6 +50,9 @@ static const struct {
         {-EDQUOT, 507, "DENIED", NO_SPACE_MSG,
          "no space left on the data volume (quota exceeded)"},
         {RC_FULL, 507, "DENIED", NO_SPACE_MSG, "the metadata index is full"},
+        /* --min-free: refused before the volume is full; the caller's
+         * detail gives the figures. */
+        {RC_SPACE_LOW, 507, "DENIED", NO_SPACE_MSG, NULL},
 };
 
 /* Anything else is the server's fault (EIO, ENOMEM, a corrupt or failing
@@ -121,12 +124,20 @@ reply(struct req *r, unsigned status, struct MHD_Response *resp)
 		MHD_add_response_header(resp, r->xh[i].key, r->xh[i].val);
 	if (r->www_auth[0] != '\0')
 		MHD_add_response_header(resp, "WWW-Authenticate", r->www_auth);
-	if (MHD_queue_response(r->conn, status, resp) != MHD_YES)
-		log_msg("error", "queue response failed", "path", r->name,
-		        NULL);
-	MHD_destroy_response(resp);
 	r->replied = 1;
 	r->status = status;
+	if (r->in_body) {
+		/* the rest of the body is discarded, then this goes */
+		r->held = resp;
+		r->held_status = status;
+		return;
+	}
+	if (MHD_queue_response(r->conn, status, resp) != MHD_YES) {
+		log_msg("error", "queue response failed", "path", r->name,
+		        NULL);
+		r->queue_failed = 1; /* the connection is closed */
+	}
+	MHD_destroy_response(resp);
 }
 
 void
@@ -185,7 +196,8 @@ reply_error(struct req *r, int rc, const char *detail)
 			detail = INTERNAL_DETAIL;
 	} else if (error_table[i].message != NULL) {
 		message = error_table[i].message;
-		detail = error_table[i].detail;
+		if (error_table[i].detail != NULL)
+			detail = error_table[i].detail;
 	}
 	err = json_pack("{s:s, s:s}", "code", code, "message", message);
 	if (err && detail && *detail)

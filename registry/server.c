@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -48,6 +49,8 @@ req_free(struct req *r)
 		free(r->job);
 	}
 	blob_upload_release(r->up); /* waits for writes from buf/buf2 */
+	if (r->held != NULL)
+		MHD_destroy_response(r->held);
 	free(r->buf);
 	free(r->buf2);
 	atomic_fetch_sub(&r->app->inflight, 1);
@@ -396,6 +399,46 @@ body_over_limit(struct req *r)
 	return 1;
 }
 
+/* 1 when the request's Transfer-Encoding is not MHD's one coding,
+ * "chunked": MHD would then read the body until the client closes. Such a
+ * request is refused from its headers (400, connection closed), as RFC
+ * 9112 asks of a body whose length cannot be known. */
+static int
+coding_unknown(struct req *r)
+{
+	const char *te = req_header(r, "Transfer-Encoding");
+
+	if (te == NULL || strcasecmp(te, "chunked") == 0)
+		return 0;
+	r->err_rc = RC_BAD_REQUEST;
+	snprintf(r->err_detail, sizeof(r->err_detail),
+	         "Transfer-Encoding other than chunked");
+	return 1;
+}
+
+/* 1 for a request with `Expect: 100-continue` (or any expectation) but no
+ * body to continue with. It is answered from its headers: MHD would send
+ * the 100 and then might take a request pipelined behind it for its body,
+ * refuse the answer, and call again without end. MHD closes the
+ * connection after an answer from the headers, which such a client cannot
+ * mind. Not a collection run: it suspends its connection meanwhile. */
+static int
+expect_without_body(const struct req *r)
+{
+	const char *cl;
+
+	if (r->kind == R_GC)
+		return 0;
+	if (MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Expect") ==
+	            NULL ||
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	                                "Transfer-Encoding") != NULL)
+		return 0;
+	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	                                 "Content-Length");
+	return cl == NULL || strcmp(cl, "0") == 0;
+}
+
 /* The route's answer once the body is in (or refused). */
 static void
 req_answer(struct req *r)
@@ -427,14 +470,29 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->acked0 = tcp_acked(conn);
 		*con_cls = r;
 		req_start(r, url, version);
-		if (body_over_limit(r)) {
+		if (r->err_rc == RC_SPACE_LOW || coding_unknown(r) ||
+		    body_over_limit(r)) {
 			/* Refused before any byte of the body: the route's
-			 * start never runs, its body never comes. */
+			 * start never runs, its body never comes (a layer
+			 * refused for --min-free is not uploaded first). */
 			r->started = 1;
 			req_answer(r);
+		} else if (expect_without_body(r)) {
+			r->started = 1;
+			if (r->err_rc == RC_OK)
+				r->route->start(r);
+			if (r->err_rc == RC_OK && !r->replied &&
+			    r->route->body != NULL)
+				(void)r->route->body(r, NULL, 0);
+			if (!r->replied)
+				req_answer(r);
 		}
 		return MHD_YES;
 	}
+	/* While body bytes are handed over MHD refuses a response: one made
+	 * then (a route that takes no body answers in its start step) is
+	 * held until the body is in. */
+	r->in_body = *upload_data_size > 0;
 	if (!r->started) {
 		r->started = 1;
 		if (r->err_rc == RC_OK && r->route)
@@ -443,11 +501,26 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (r->replied || r->err_rc != RC_OK || r->route == NULL ||
-		    r->route->body == NULL)
-			return MHD_YES; /* discard */
-		(void)r->route->body(r, upload_data, n);
-		return MHD_YES;
+		r->bytes_in += n;
+		if (!r->replied && r->err_rc == RC_OK && r->route != NULL &&
+		    r->route->body != NULL)
+			(void)r->route->body(r, upload_data, n);
+		r->in_body = 0;
+		return MHD_YES; /* else discarded */
+	}
+	r->in_body = 0;
+	if (r->queue_failed)
+		return MHD_NO; /* see the end of this function */
+	if (r->held != NULL) {
+		if (MHD_queue_response(conn, r->held_status, r->held) !=
+		    MHD_YES) {
+			log_msg("error", "queue response failed", "path",
+			        r->name, NULL);
+			r->queue_failed = 1;
+		}
+		MHD_destroy_response(r->held);
+		r->held = NULL;
+		return r->queue_failed ? MHD_NO : MHD_YES;
 	}
 	if (r->replied)
 		return MHD_YES;
@@ -455,7 +528,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	if (r->err_rc == RC_OK && r->route && r->route->body)
 		(void)r->route->body(r, NULL, 0);
 	req_answer(r);
-	return MHD_YES;
+	/* MHD refused the answer (a state it allows none in, e.g. a body-less
+	 * request with `Expect: 100-continue` and the next request pipelined
+	 * behind it): it would call again and again without end; close. */
+	return r->queue_failed ? MHD_NO : MHD_YES;
 }
 
 static void
@@ -480,7 +556,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		if (acked >= r->acked0 && acked - r->acked0 < r->bytes_out)
 			r->bytes_out = acked - r->acked0;
 	}
-	metrics_count(r->kind, r->method, r->status, r->bytes_out,
+	metrics_count(r->kind, r->method, r->status, r->bytes_in, r->bytes_out,
 	              now_ns() - r->t0_ns, r->aborted);
 	if (r->app->access_log)
 		log_access(r);

@@ -8,7 +8,7 @@ build=(build-essential pkg-config libmicrohttpd-dev liblmdb-dev libssl-dev
        libjansson-dev libzstd-dev libcurl4-openssl-dev libcmocka-dev curl)
 test=(skopeo podman buildah containerd docker.io jq iproute2 uidmap python3
       fuse-overlayfs tar gzip coreutils openssl ca-certificates
-      clang-14 libclang-rt-14-dev)
+      clang-14 libclang-rt-14-dev prometheus)
 bench=(docker-registry nginx-light)
 image=(buildah skopeo ca-certificates)
 want=("${build[@]}")

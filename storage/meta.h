@@ -187,6 +187,19 @@ int meta_catalog_list(struct meta *m, const char *last, size_t n,
                       struct meta_list *out)
         __attribute__((warn_unused_result));
 
+/* The catalog as one caller may see it: the repositories `visible`
+ * accepts (called in order, inside the read txn, with a copy of each
+ * name), at most n of them, strictly after last. more is set when another
+ * visible name follows, or when the walk stopped after examining `budget`
+ * names (0: no bound) with at least one taken: the page is then shorter
+ * than n and the next one goes on after its last name. A page that has
+ * taken nothing walks on past the budget, so its last name, the only
+ * continuation a client is given, is always one the caller may see. */
+int meta_catalog_filter(struct meta *m, const char *last, size_t n,
+                        int (*visible)(const char *name, void *arg), void *arg,
+                        size_t budget, struct meta_list *out)
+        __attribute__((warn_unused_result));
+
 /* ---- referrers ---- */
 
 struct meta_referrer {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/names.h"
 #include "common/rc.h"
 
 int
@@ -99,16 +100,28 @@ meta_repo_keys(struct txn *t, MDB_dbi dbi, const char *repo, const char *after,
 	meta_scan_close(&s);
 }
 
+/* Which names a walk of repositories takes: NULL takes every one. */
+struct names_filter {
+	int (*visible)(const char *name, void *arg);
+	void *arg;
+	size_t budget; /* names examined before a page holding one ends */
+};
+
 /* The repositories (key prefixes before the first NUL) of one database
  * in byte order: only names starting with prefix, strictly after `after`
- * (NULL: from the first), at most n of them (more set when one follows),
- * appended to l. One cursor seek per repository: each jumps over the
- * repository's keys. */
-void
-meta_repo_names(struct txn *t, MDB_dbi dbi, const char *prefix,
-                const char *after, size_t n, struct meta_list *l, size_t *cap)
+ * (NULL: from the first), at most n of them that nf takes (more set when
+ * one follows), appended to l. One cursor seek per repository: each jumps
+ * over the repository's keys. With a budget, a walk that has examined that
+ * many names and taken one stops there (more set: the page is cut short);
+ * one that has taken none goes on, so the page's last name, which the
+ * next page starts after, is always one the filter took. */
+static void
+repo_names_walk(struct txn *t, MDB_dbi dbi, const char *prefix,
+                const char *after, size_t n, const struct names_filter *nf,
+                struct meta_list *l, size_t *cap)
 {
-	size_t plen = strlen(prefix), got = 0;
+	size_t plen = strlen(prefix), got = 0, seen = 0;
+	char name[NAME_MAX_LEN + 1];
 	MDB_cursor *c = NULL;
 	struct key seek;
 	MDB_val k, v;
@@ -131,7 +144,7 @@ meta_repo_names(struct txn *t, MDB_dbi dbi, const char *prefix,
 	if (seek.bad)
 		meta_txn_fail(t, RC_BAD_REQUEST);
 	while (t->rc == 0) {
-		const char *name, *nul;
+		const char *nul;
 		size_t len;
 
 		k.mv_data = seek.b;
@@ -144,24 +157,34 @@ meta_repo_names(struct txn *t, MDB_dbi dbi, const char *prefix,
 			meta_txn_fail(t, meta_rc(rc));
 			break;
 		}
-		name = k.mv_data;
-		nul = memchr(name, 0, k.mv_size);
-		if (nul == NULL) {
+		nul = memchr(k.mv_data, 0, k.mv_size);
+		if (nul == NULL ||
+		    nul - (const char *)k.mv_data > (ptrdiff_t)NAME_MAX_LEN) {
 			meta_txn_fail(t, RC_CORRUPT);
 			break;
 		}
-		len = (size_t)(nul - name);
+		len = (size_t)(nul - (const char *)k.mv_data);
+		memcpy(name, k.mv_data, len);
+		name[len] = '\0';
 		if (len < plen || memcmp(name, prefix, plen) != 0)
 			break; /* past the prefix */
-		if (got == n) {
+		if (nf != NULL && nf->budget > 0 && seen >= nf->budget &&
+		    got > 0) {
 			l->more = 1;
 			break;
 		}
-		if (meta_list_add(l, cap, name, len) != 0) {
-			meta_txn_fail(t, -ENOMEM);
-			break;
+		seen++;
+		if (nf == NULL || nf->visible(name, nf->arg)) {
+			if (got == n) {
+				l->more = 1;
+				break;
+			}
+			if (meta_list_add(l, cap, name, len) != 0) {
+				meta_txn_fail(t, -ENOMEM);
+				break;
+			}
+			got++;
 		}
-		got++;
 		meta_key_init(&seek);
 		meta_key_bytes(&seek, name, len);
 		meta_key_byte(&seek, 1);
@@ -169,17 +192,34 @@ meta_repo_names(struct txn *t, MDB_dbi dbi, const char *prefix,
 	mdb_cursor_close(c);
 }
 
+void
+meta_repo_names(struct txn *t, MDB_dbi dbi, const char *prefix,
+                const char *after, size_t n, struct meta_list *l, size_t *cap)
+{
+	repo_names_walk(t, dbi, prefix, after, n, NULL, l, cap);
+}
+
 int
 meta_catalog_list(struct meta *m, const char *last, size_t n,
                   struct meta_list *out)
 {
+	return meta_catalog_filter(m, last, n, NULL, NULL, 0, out);
+}
+
+int
+meta_catalog_filter(struct meta *m, const char *last, size_t n,
+                    int (*visible)(const char *name, void *arg), void *arg,
+                    size_t budget, struct meta_list *out)
+{
+	struct names_filter nf = {visible, arg, budget};
 	struct meta_list res = {NULL, 0, 0};
 	struct txn t;
 	size_t cap = 0;
 
 	if (meta_txn_begin(m, &t, 0) != 0)
 		return t.rc;
-	meta_repo_names(&t, m->manifests, "", last, n, &res, &cap);
+	repo_names_walk(&t, m->manifests, "", last, n,
+	                visible != NULL ? &nf : NULL, &res, &cap);
 	if (meta_txn_end(&t) != 0) {
 		meta_list_free(&res);
 		return t.rc;

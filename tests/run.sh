@@ -50,6 +50,7 @@ if [ "$mode" != unit ] && [ "$fuzz" = 1 ]; then
 	rm -f "$res"
 fi
 
+times=()
 if [ "$mode" != unit ]; then
 	for s in "$root"/tests/integration/test_*.sh "$root"/tests/faults/test_*.sh; do
 		base=$(basename "$s" .sh)
@@ -61,8 +62,10 @@ if [ "$mode" != unit ]; then
 		esac
 		res=$(mktemp)
 		echo "=== $base"
+		t0=$SECONDS
 		BERTH_BIN="$build/berth" RESULTS="$res" timeout 900 bash "$s"
 		rc=$?
+		times+=("$((SECONDS - t0)) $base")
 		p=$(grep -c '^ok ' "$res") f=$(grep -c '^FAIL ' "$res")
 		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 			echo "FAIL $base exited with $rc" ; f=1
@@ -73,6 +76,10 @@ if [ "$mode" != unit ]; then
 	done
 fi
 
+# the slowest scripts, to keep the CI run short
+if [ ${#times[@]} -gt 0 ]; then
+	echo "slowest (s): $(printf '%s\n' "${times[@]}" | sort -rn | head -8 | tr '\n' ' ')"
+fi
 for x in "${failures[@]}"; do echo "failed: $x"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -256,3 +256,21 @@ finish() {
 		ok "Docker-Distribution-API-Version on all $NREQ responses"
 	fi
 }
+
+# report NAME: a python probe's output lines into the results: "ok NAME",
+# "FAIL NAME: why", "fig NAME VALUE" (printed as a figure), and "end" as
+# its last line; a probe that did not reach its end (a crash, a timeout)
+# fails.
+report() {
+	local kind rest ended=0
+	while read -r kind rest; do
+		case $kind in
+		ok) ok "$rest" ;;
+		FAIL) fail "$rest" ;;
+		fig) echo "figure $rest" ;;
+		end) ended=1 ;;
+		*) echo "$kind $rest" ;;
+		esac
+	done
+	[ $ended = 1 ] || fail "$(basename "$0" .sh): the $1 probe did not finish"
+}

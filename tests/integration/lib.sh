@@ -124,3 +124,30 @@ start_registry() {
 }
 
 sha256() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
+
+# mount_ns_usable: true when the test may make a mount namespace of its
+# own (root or CAP_SYS_ADMIN, unshare and nsenter present).
+mount_ns_usable() {
+	command -v unshare >/dev/null && command -v nsenter >/dev/null &&
+		unshare -m --propagation private true 2>/dev/null
+}
+
+# mount_ns_start: a mount namespace of the test's own, kept alive across
+# berth's restarts by a holder process (stopped at exit). `ns CMD...` runs
+# a command in it; BERTH_BIN then starts berth in it (nsenter execs it:
+# same pid); REAL_BIN is the binary itself.
+mount_ns_start() {
+	REAL_BIN=$(readlink -f "$BERTH_BIN")
+	unshare -m --propagation private sleep infinity &
+	HOLDER=$!
+	cleanup_fns+=(stop_holder)
+	for _ in $(seq 1 50); do
+		[ "$(readlink "/proc/$HOLDER/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] && break
+		sleep 0.05
+	done
+	printf '#!/bin/sh\nexec nsenter -t %s -m "%s" "$@"\n' "$HOLDER" "$REAL_BIN" >"$T/berth-ns"
+	chmod +x "$T/berth-ns"
+	BERTH_BIN=$T/berth-ns
+}
+stop_holder() { kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null; }
+ns() { nsenter -t "$HOLDER" -m "$@"; }

@@ -292,6 +292,11 @@ grep -q '"msg":"policy reload failed, the previous one stays"' "$T/berth.log" &&
 if grep '"msg":"policy reload failed' "$T/berth.log" | grep -q 'rules\[0\].repositories'; then ok "the failure names the path"; else fail "failure line: $(grep -m1 'reload failed' "$T/berth.log")"; fi
 query "repository=page/app&expired=true"
 expect_eq "the previous policy stays" 5 "$(jq '.tags | length' "$T/q.json")"
+req GET /metrics
+expect_eq "the failed reload is counted" 1 \
+	"$(sed -n 's/^berth_reload_total{file="policy",result="failed"} //p' "$T/b")"
+n=$(sed -n 's/^berth_reload_total{file="policy",result="ok"} //p' "$T/b")
+[ "${n:-0}" -ge 1 ] && ok "the successful reloads are counted ($n)" || fail "policy reloads ok: '$n'"
 printf '{"rules": [{"repositories": ["page/**"], "keep_last": 4}]}' >"$T/policy.new"
 mv "$T/policy.new" "$POLICY"
 sleep 3

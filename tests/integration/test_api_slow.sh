@@ -36,22 +36,6 @@ berth_only "slow clients" || { finish; exit 0; }
 mk_image slow img || fail "api_slow: pushing the image"
 push_manifest slow v1 "$T/img.json" "$OCI_MANIFEST" || fail "api_slow: pushing the manifest"
 
-# report LINES: "ok NAME" / "FAIL NAME: why" / "fig NAME VALUE" lines from
-# the python probes into the results.
-# A probe that did not reach its end (a crash, the timeout) fails.
-report() {
-	local kind rest ended=0
-	while read -r kind rest; do
-		case $kind in
-		ok) ok "$rest" ;;
-		FAIL) fail "$rest" ;;
-		fig) echo "figure $rest" ;;
-		end) ended=1 ;;
-		*) echo "$kind $rest" ;;
-		esac
-	done
-	[ $ended = 1 ] || fail "api_slow: the $1 probe did not finish"
-}
 
 # ---- slow heads, idle connections, the connection limit ----
 timeout 60 python3 - "$PORT" "$HEADER_TO" "$IDLE_TO" "$MAXC" "$N" <<-'EOF' 2>&1 | report slow-clients

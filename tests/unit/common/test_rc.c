@@ -17,7 +17,7 @@ test_every_own_code(void **state)
 
 	assert_non_null(unknown);
 	/* Every code in the enum, which is contiguous from -1000 down. */
-	for (int rc = RC_BLOB_UNKNOWN; rc >= RC_UNAUTHORIZED; rc--) {
+	for (int rc = RC_BLOB_UNKNOWN; rc >= RC_SPACE_LOW; rc--) {
 		const char *s = rc_str(rc);
 		assert_non_null(s);
 		assert_true(s[0] != '\0');
@@ -33,8 +33,8 @@ test_every_own_code(void **state)
 static void
 test_descriptions_distinct(void **state)
 {
-	for (int a = RC_BLOB_UNKNOWN; a >= RC_UNAUTHORIZED; a--)
-		for (int b = a - 1; b >= RC_UNAUTHORIZED; b--)
+	for (int a = RC_BLOB_UNKNOWN; a >= RC_SPACE_LOW; a--)
+		for (int b = a - 1; b >= RC_SPACE_LOW; b--)
 			assert_string_not_equal(rc_str(a), rc_str(b));
 }
 
@@ -60,7 +60,7 @@ static void
 test_out_of_range(void **state)
 {
 	assert_non_null(rc_str(1));
-	assert_non_null(rc_str(RC_UNAUTHORIZED - 1));
+	assert_non_null(rc_str(RC_SPACE_LOW - 1));
 	assert_non_null(rc_str(-2147483647 - 1));
 	assert_non_null(rc_str(2147483647));
 }

@@ -507,6 +507,108 @@ test_catalog(void **state)
 	meta_list_free(&l);
 }
 
+/* A filter for the catalog: names starting with one of the prefixes in
+ * arg (a NULL-terminated array), counting how often it was asked. */
+static unsigned filter_calls;
+
+static int
+starts_with_one(const char *name, void *arg)
+{
+	const char *const *p = arg;
+
+	filter_calls++;
+	for (; *p != NULL; p++)
+		if (strncmp(name, *p, strlen(*p)) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+test_catalog_filter(void **state)
+{
+	struct fx *f = *state;
+	char b1[DIGEST_BUF], b2[DIGEST_BUF], m[DIGEST_BUF];
+	const char *repos[] = {"a/1", "a/2", "b/1", "b/2", "b/3",
+	                       "c/1", "c/2", "c/3", "c/4", "d/1"};
+	const char *ad[] = {"a/", "d/", NULL}, *b[] = {"b/", NULL};
+	const char *a[] = {"a/", NULL};
+	const char *none[] = {NULL}, *d[] = {"d/", NULL};
+	struct meta_list l;
+	uint64_t size;
+
+	two_blobs(f, "seed", b1, b2);
+	for (unsigned i = 0; i < 10; i++) {
+		OK(meta_blob_mount(f->m, repos[i], b1, NULL, T0, &size));
+		OK(meta_blob_mount(f->m, repos[i], b2, NULL, T0, &size));
+		put_image(f, repos[i], dg(m, 200 + i), "t", b1, b2, T0);
+	}
+	/* Without a bound: only the visible names; a page holds n of
+	 * them and says more only when another visible one follows. */
+	OK(meta_catalog_filter(f->m, NULL, 10, starts_with_one, ad, 0, &l));
+	expect_list(&l, 0, 3, "a/1", "a/2", "d/1");
+	meta_list_free(&l);
+	OK(meta_catalog_filter(f->m, NULL, 2, starts_with_one, ad, 0, &l));
+	expect_list(&l, 1, 2, "a/1", "a/2");
+	meta_list_free(&l);
+	OK(meta_catalog_filter(f->m, "a/2", 2, starts_with_one, ad, 0, &l));
+	expect_list(&l, 0, 1, "d/1");
+	meta_list_free(&l);
+	/* the last visible name: no more, though names follow it */
+	OK(meta_catalog_filter(f->m, NULL, 3, starts_with_one, b, 0, &l));
+	expect_list(&l, 0, 3, "b/1", "b/2", "b/3");
+	meta_list_free(&l);
+	OK(meta_catalog_filter(f->m, "b/1", 1, starts_with_one, b, 0, &l));
+	expect_list(&l, 1, 1, "b/2");
+	meta_list_free(&l);
+	/* a `last` the caller cannot see: the walk starts after it */
+	OK(meta_catalog_filter(f->m, "c/2", 5, starts_with_one, ad, 0, &l));
+	expect_list(&l, 0, 1, "d/1");
+	meta_list_free(&l);
+	OK(meta_catalog_filter(f->m, NULL, 5, starts_with_one, none, 0, &l));
+	expect_list(&l, 0, 0);
+	meta_list_free(&l);
+	OK(meta_catalog_filter(f->m, NULL, 0, starts_with_one, ad, 0, &l));
+	expect_list(&l, 0, 0);
+	meta_list_free(&l);
+
+	/* A budget of 3 names examined: a page that has a name ends
+	 * there, cut short, with more set... */
+	filter_calls = 0;
+	OK(meta_catalog_filter(f->m, NULL, 10, starts_with_one, ad, 3, &l));
+	expect_list(&l, 1, 2, "a/1", "a/2");
+	assert_int_equal(filter_calls, 3);
+	meta_list_free(&l);
+	/* ... and the next page goes on after its last name. One with no
+	 * name yet walks on to the first visible one (never a name the
+	 * caller cannot see as the page's last). */
+	filter_calls = 0;
+	OK(meta_catalog_filter(f->m, "a/2", 10, starts_with_one, ad, 3, &l));
+	expect_list(&l, 0, 1, "d/1");
+	assert_int_equal(filter_calls, 8);
+	meta_list_free(&l);
+	OK(meta_catalog_filter(f->m, NULL, 10, starts_with_one, d, 3, &l));
+	expect_list(&l, 0, 1, "d/1");
+	meta_list_free(&l);
+	/* The look-ahead that decides `more` is bounded too: with the
+	 * budget spent before another visible name turned up, more is set
+	 * though none follows, and the next page is empty (the cost). */
+	OK(meta_catalog_filter(f->m, NULL, 1, starts_with_one, a, 4, &l));
+	expect_list(&l, 1, 1, "a/1"); /* a/2 seen: more */
+	meta_list_free(&l);
+	filter_calls = 0;
+	OK(meta_catalog_filter(f->m, "a/1", 1, starts_with_one, a, 4, &l));
+	expect_list(&l, 1, 1, "a/2"); /* b/1, b/2, b/3: budget spent */
+	assert_int_equal(filter_calls, 4);
+	meta_list_free(&l);
+	OK(meta_catalog_filter(f->m, "a/2", 1, starts_with_one, a, 4, &l));
+	expect_list(&l, 0, 0);
+	meta_list_free(&l);
+	/* No filter: meta_catalog_list, every name. */
+	OK(meta_catalog_filter(f->m, "c/3", 10, NULL, NULL, 1, &l));
+	expect_list(&l, 0, 2, "c/4", "d/1");
+	meta_list_free(&l);
+}
+
 int
 main(void)
 {
@@ -523,6 +625,7 @@ main(void)
 	        T(test_referrers),
 	        T(test_tags_list),
 	        T(test_catalog),
+	        T(test_catalog_filter),
 #undef T
 	};
 
