@@ -11,13 +11,13 @@
 # before a pipelined request, Transfer-Encoding: gzip) run alongside; at the
 # end berth has no request in flight and uses no CPU.
 #   MUTATE_SEED     the PRNG seed (default: random, printed to replay a run)
-#   MUTATE_SECONDS  how long to send (default 20)
+#   MUTATE_SECONDS  how long to send (default 12; make check: 6)
 #   MUTATE_MAX      at most this many requests (default 20000)
 cd "$(dirname "$0")/../.." || exit 1
 . tests/integration/api_lib.sh
 
 SEED=${MUTATE_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
-SECONDS_=${MUTATE_SECONDS:-20}
+SECONDS_=${MUTATE_SECONDS:-12}
 MAX=${MUTATE_MAX:-20000}
 
 # --idle-timeout 4: the in-flight check below waits for it
