@@ -313,6 +313,11 @@ json_file_error(const struct json_file *f, const char *path, const char *fmt,
 		vsnprintf(f->err + n, f->errlen - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
+	/* One line, whatever the names in it hold (a key file's name from
+	 * the file itself may carry a newline). */
+	for (char *p = f->err; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return RC_BAD_REQUEST;
 }
 

@@ -51,7 +51,8 @@ int json_file_parse(const struct json_file *f, json_t **out)
 
 /* Writes "NAME:LINE: PATH: why" to f->err, why from fmt; "NAME: PATH:
  * why" when the line is not found and "NAME: why" for the root (path "").
- * Returns RC_BAD_REQUEST, for `return json_file_error(...)`. */
+ * Control characters become '?': always one line. Returns RC_BAD_REQUEST,
+ * for `return json_file_error(...)`. */
 int json_file_error(const struct json_file *f, const char *path,
                     const char *fmt, ...)
         __attribute__((format(printf, 3, 4), warn_unused_result));

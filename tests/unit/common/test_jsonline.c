@@ -108,6 +108,13 @@ test_error(void **state)
 	f.len = 0;
 	assert_int_equal(json_file_error(&f, "name", "bad"), RC_BAD_REQUEST);
 	assert_string_equal(err, "p.json: name: bad");
+	/* a name from the file with control characters in it (a key file
+	 * "old.pe\nm", found by fuzzing): still one line */
+	assert_int_equal(json_file_error(&f, "previous_keys[0]", "%s: %s",
+	                                 "old.pe\nm\t\x7f", "No such file"),
+	                 RC_BAD_REQUEST);
+	assert_string_equal(err, "p.json: previous_keys[0]: old.pe?m??: No "
+	                         "such file");
 }
 
 static void
