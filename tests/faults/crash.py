@@ -114,7 +114,7 @@ class Load:
     def __init__(self, srv, rng, nworkers, grace):
         self.srv, self.rng, self.grace = srv, rng, grace
         self.repos = [Repo("crash/w%d" % i) for i in range(nworkers)]
-        self.blobs = {}         # digest -> bytes (every acknowledged blob)
+        self.blobs = {}         # digest -> size (every acknowledged blob)
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.errors = []        # refusals of operations that should succeed
@@ -185,7 +185,7 @@ class Load:
         how = self.rng.choice((self.push_mono, self.push_chunked, self.push_stream))
         d = how(repo, data)
         with self.lock:
-            self.blobs[d] = data
+            self.blobs[d] = len(data)
         return d
 
     # ---- one writer
@@ -213,7 +213,7 @@ class Load:
                         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                                    "digest": cd, "size": len(cfg)},
                         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                                    "digest": l, "size": len(self.blobs[l])} for l in layers]},
+                                    "digest": l, "size": self.blobs[l]} for l in layers]},
                         sort_keys=True).encode()
                     tag = rng.choice(tags) if tags and rng.random() < 0.3 else "t%d" % rng.randint(0, 999)
                     op = ("tag", tag)
