@@ -25,7 +25,7 @@ usage: crash.py BERTH_BIN WORKDIR [--kills N] [--seed S] [--workers W]
                 [--grace S] [--round-max S] [--long-rounds SHARE]
 """
 import argparse, hashlib, http.client, json, os, random, re, signal, socket
-import subprocess, sys, threading, time
+import shutil, subprocess, sys, threading, time
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
@@ -36,6 +36,12 @@ def sha(b):
 
 class Down(Exception):
     """The server went away mid-operation (the kill)."""
+
+
+# CRASH_KEEP=DIR: the first rounds that fail leave a copy of the data
+# directory and the server log (with the access log on) in DIR/round_N,
+# and their FAIL lines name the operations that were in flight at the kill.
+KEEP = os.environ.get("CRASH_KEEP", "")
 
 
 class Server:
@@ -53,7 +59,8 @@ class Server:
                 self.proc = subprocess.Popen(
                     [self.binary, "serve", "--listen", "127.0.0.1:%d" % port,
                      "--data", self.data, "--gc-grace", str(grace),
-                     "--access-log", "off"], stdout=lf, stderr=lf)
+                     "--access-log", "on" if KEEP else "off"],
+                    stdout=lf, stderr=lf)
             for _ in range(300):
                 if self.proc.poll() is not None:
                     break
@@ -474,6 +481,8 @@ def main():
         for t in threads:
             t.join(60)
         fails, load.errors = load.errors, []
+        inflight = ["%s %s:%s" % (r.name, k, v) for r in load.repos
+                    for k, v in sorted(r.uncertain)]
         good, left, other, rc = check(a.berth, data, a.grace)
         leftovers += left
         if not good:
@@ -490,7 +499,14 @@ def main():
             fails.append("%d blob files do not hash to their name: %s" % (len(bad), bad[:3]))
         if fails:
             total_fails += 1
-            print("FAIL crash.round_%d: %s" % (rnd, " | ".join(fails[:6])))
+            shown = fails[:6]
+            if KEEP and total_fails <= 3:
+                kept = os.path.join(KEEP, "round_%d" % rnd)
+                shutil.copytree(data, os.path.join(kept, "data"))
+                shutil.copy(srv.log, kept)
+                shown.append("in flight at the kill: %s; kept in %s" % (
+                    ", ".join(inflight) or "none", kept))
+            print("FAIL crash.round_%d: %s" % (rnd, " | ".join(shown)))
         else:
             print("ok crash.round_%d (%d blob files, %d leftovers)" % (rnd, nfiles, left))
         sys.stdout.flush()
