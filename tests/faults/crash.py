@@ -311,7 +311,9 @@ def verify(load, port, fails):
     n = 0
     for repo in load.repos:
         for tag, d in list(repo.tags.items()):
-            if ("tag", tag) in repo.uncertain:
+            # A tag whose manifest delete was in flight may be gone with it:
+            # settle() learns which.
+            if ("tag", tag) in repo.uncertain or ("manifest", d) in repo.uncertain:
                 continue
             st, b = get(port, "/v2/%s/manifests/%s" % (repo.name, tag))
             n += 1
@@ -363,11 +365,20 @@ def settle(load, port, fails):
                     repo.deleted_tags.discard(key)
                     if got == new[0]:
                         repo.manifests[got] = new[1]
-            elif st == 404:  # the manifest delete happened, with its tags
+            else:
+                # The manifest delete happened (404) with all its tags, or
+                # not at all (200) and its tags still resolve to it.
                 for t in [t for t, v in repo.tags.items() if v == key]:
-                    del repo.tags[t]
-                    repo.deleted_tags.add(t)
-                repo.deleted_manifests.add(key)
+                    tst, tb = get(port, "/v2/%s/manifests/%s" % (repo.name, t))
+                    want = 404 if st == 404 else 200
+                    if tst != want or (want == 200 and sha(tb) != key):
+                        fails.append("tag %s:%s of manifest %s after a kill: %d, manifest %d" % (
+                            repo.name, t, key, tst, st))
+                    if st == 404:
+                        del repo.tags[t]
+                        repo.deleted_tags.add(t)
+                if st == 404:
+                    repo.deleted_manifests.add(key)
         repo.uncertain = set()
         repo.pending = {}
 
