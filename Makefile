@@ -1,7 +1,7 @@
 # berth build. MODE=debug|release|asan|ubsan builds into build/$(MODE)/.
 MODE ?= debug
 BUILD := build/$(MODE)
-PKGS := libmicrohttpd lmdb libcrypto jansson libzstd libcurl
+PKGS := libmicrohttpd gnutls lmdb libcrypto jansson libzstd libcurl
 TEST_PKGS := cmocka
 
 # Container image (make image, make image-push): OCI labels and push target.

@@ -40,9 +40,10 @@
  * "review"). Actions are "pull", "push", "delete" and "*" (all three).
  * A rule holds repositories with actions, "catalog": true (the scope
  * registry:catalog:*), "gc": true (registry:gc:*, the collector endpoint
- * POST /v2/_berth/gc), or any combination of them; the two registry
- * scopes come from those explicit rules only, never from a repository
- * glob. Anonymous rules apply to every client, signed in or not. */
+ * POST /v2/_berth/gc), "backup": true (registry:backup:*, the backup
+ * endpoint GET /v2/_berth/backup), or any combination of them; the
+ * registry scopes come from those explicit rules only, never from a
+ * repository glob. Anonymous rules apply to every client, signed in or not. */
 #ifndef BERTH_AUTH_AUTH_H
 #define BERTH_AUTH_AUTH_H
 
@@ -63,6 +64,8 @@ enum auth_type {
 	AUTH_TYPE_REPOSITORY = 1, /* "repository", "repository(plugin)" */
 	AUTH_TYPE_CATALOG = 2,    /* "registry:catalog:*" */
 	AUTH_TYPE_GC = 3,         /* "registry:gc:*" (POST /v2/_berth/gc) */
+	AUTH_TYPE_BACKUP = 4,     /* "registry:backup:*" (GET
+	                             /v2/_berth/backup) */
 };
 
 #define AUTH_NAME_MAX    255 /* longest resource name kept */
@@ -88,6 +91,15 @@ struct auth_scope {
  * to err: where (line:column for JSON syntax, else the JSON path such as
  * users[2].rules[0].actions, or the key file) and why. */
 int auth_load(const char *path, struct auth **out, char *err, size_t errlen)
+        __attribute__((warn_unused_result));
+
+/* auth_load, telling seen(file, arg) about every file just before it is
+ * read, the load failing or not: the users file, then each key file it
+ * names (as opened: relative names joined to the file's directory). What
+ * a reloader watches for changes. */
+typedef void (*auth_file_fn)(const char *file, void *arg);
+int auth_load_watched(const char *path, auth_file_fn seen, void *arg,
+                      struct auth **out, char *err, size_t errlen)
         __attribute__((warn_unused_result));
 
 /* Frees the configuration, wiping key material and caches. NULL is fine. */

@@ -29,6 +29,7 @@ struct auth_rule {
 	unsigned actions; /* AUTH_* bits */
 	int catalog;      /* allows registry:catalog:* */
 	int gc;           /* allows registry:gc:* */
+	int backup;       /* allows registry:backup:* */
 };
 
 struct auth_user {

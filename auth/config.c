@@ -25,6 +25,8 @@
 struct cfg {
 	struct json_file jf; /* the users file, for messages */
 	char *dir;           /* its directory: base of relative key paths */
+	auth_file_fn seen;   /* told every file before it is read */
+	void *seen_arg;
 };
 
 /* A string member: *out is NULL when absent and not required. */
@@ -96,6 +98,8 @@ key_open(struct cfg *c, const char *path, const char *rel, int want_private,
 		full = NULL;
 	if (full == NULL)
 		return -ENOMEM;
+	if (c->seen != NULL)
+		c->seen(full, c->seen_arg);
 	rc = auth_key_load(full, want_private, &k, &why);
 	free(full);
 	if (rc < 0)
@@ -274,7 +278,7 @@ repos_parse(struct cfg *c, const char *path, json_t *arr, struct auth_rule *r)
 	return RC_OK;
 }
 
-/* An optional boolean member of a rule ("catalog", "gc"). */
+/* An optional boolean member of a rule ("catalog", "gc", "backup"). */
 static int
 flag_get(struct cfg *c, const char *path, json_t *obj, const char *key,
          int *out)
@@ -293,8 +297,8 @@ flag_get(struct cfg *c, const char *path, json_t *obj, const char *key,
 static int
 rule_parse(struct cfg *c, const char *path, json_t *obj, struct auth_rule *r)
 {
-	static const char *const known[] = {"repositories", "actions",
-	                                    "catalog", "gc", NULL};
+	static const char *const known[] = {
+	        "repositories", "actions", "catalog", "gc", "backup", NULL};
 	json_t *repos = json_object_get(obj, "repositories");
 	json_t *acts = json_object_get(obj, "actions");
 	char sub[JSON_PATH_BUF];
@@ -304,16 +308,17 @@ rule_parse(struct cfg *c, const char *path, json_t *obj, struct auth_rule *r)
 		return json_file_error(&c->jf, path, "must be an object");
 	if ((rc = json_file_keys_check(&c->jf, path, obj, known)) < 0 ||
 	    (rc = flag_get(c, path, obj, "catalog", &r->catalog)) < 0 ||
-	    (rc = flag_get(c, path, obj, "gc", &r->gc)) < 0)
+	    (rc = flag_get(c, path, obj, "gc", &r->gc)) < 0 ||
+	    (rc = flag_get(c, path, obj, "backup", &r->backup)) < 0)
 		return rc;
 	if (repos == NULL && acts != NULL)
 		return json_file_error(&c->jf, path,
 		                       "actions without repositories");
-	if (repos == NULL && !r->catalog && !r->gc)
+	if (repos == NULL && !r->catalog && !r->gc && !r->backup)
 		return json_file_error(
 		        &c->jf, path,
 		        "needs \"repositories\" and \"actions\", "
-		        "\"catalog\": true or \"gc\": true");
+		        "\"catalog\": true, \"gc\": true or \"backup\": true");
 	if (repos == NULL)
 		return RC_OK;
 	json_path(sub, "%s.repositories", path);
@@ -588,7 +593,16 @@ root_load(struct cfg *c, json_t *root, struct auth *a)
 int
 auth_load(const char *path, struct auth **out, char *err, size_t errlen)
 {
-	struct cfg c = {.jf = {.name = path, .err = err, .errlen = errlen}};
+	return auth_load_watched(path, NULL, NULL, out, err, errlen);
+}
+
+int
+auth_load_watched(const char *path, auth_file_fn seen, void *arg,
+                  struct auth **out, char *err, size_t errlen)
+{
+	struct cfg c = {.jf = {.name = path, .err = err, .errlen = errlen},
+	                .seen = seen,
+	                .seen_arg = arg};
 	const char *slash = strrchr(path, '/');
 	struct auth *a = NULL;
 	json_t *root = NULL;
@@ -604,6 +618,8 @@ auth_load(const char *path, struct auth **out, char *err, size_t errlen)
 		                slash == path ? 1 : (size_t)(slash - path));
 	if (c.dir == NULL || (a = calloc(1, sizeof(*a))) == NULL)
 		goto fail;
+	if (seen != NULL)
+		seen(path, arg);
 	if ((rc = json_file_read(path, FILE_MAX, &text, &c.jf.len, err,
 	                         errlen)) < 0)
 		goto fail;

@@ -29,13 +29,15 @@ auth_action_bits(const char *word, size_t len)
 }
 
 /* The registry-wide resources: "registry:<name>:*", granted only by a
- * rule that names them ({"catalog": true}, {"gc": true}). */
+ * rule that names them ({"catalog": true}, {"gc": true},
+ * {"backup": true}). */
 static const struct {
 	const char *name;
 	enum auth_type type;
 } registry_resources[] = {
         {"catalog", AUTH_TYPE_CATALOG},
         {"gc", AUTH_TYPE_GC},
+        {"backup", AUTH_TYPE_BACKUP},
 };
 
 const char *
@@ -192,6 +194,8 @@ auth_rule_allows(const struct auth_rule *r, enum auth_type type,
 		return r->catalog ? AUTH_ALL : 0;
 	if (type == AUTH_TYPE_GC)
 		return r->gc ? AUTH_ALL : 0;
+	if (type == AUTH_TYPE_BACKUP)
+		return r->backup ? AUTH_ALL : 0;
 	if (prefix_scope(name))
 		return prefix_allows(r, name);
 	for (size_t i = 0; i < r->nrepos; i++)

@@ -4,6 +4,7 @@
  * reports. Runs never overlap. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ struct gc {
 	pthread_mutex_t stats_lock;
 	struct gc_stats stats;
 	uint64_t unlink_failures; /* under run */
+	atomic_uint holds;        /* backups running (gc_hold) */
 };
 
 static uint64_t
@@ -133,6 +135,9 @@ unlink_blobs(struct gc *g, char (*digests)[DIGEST_BUF], size_t n)
 	size_t done = 0;
 	int rc = 0;
 
+	/* A backup may still send them: the intents stay for later. */
+	if (atomic_load(&g->holds) > 0)
+		return 0;
 	for (size_t i = 0; i < n; i++) {
 		int indexed, r;
 
@@ -183,6 +188,24 @@ gc_finish_intents(struct gc *g, uint64_t *done)
 	rc = finish_intents_locked(g, done);
 	pthread_mutex_unlock(&g->run);
 	return rc;
+}
+
+void
+gc_hold(struct gc *g)
+{
+	atomic_fetch_add(&g->holds, 1);
+}
+
+void
+gc_release(struct gc *g)
+{
+	atomic_fetch_sub(&g->holds, 1);
+}
+
+unsigned
+gc_holds(struct gc *g)
+{
+	return atomic_load(&g->holds);
 }
 
 int

@@ -147,6 +147,18 @@ char *gc_report_json(const struct gc_report *r);
 int gc_finish_intents(struct gc *g, uint64_t *done)
         __attribute__((warn_unused_result));
 
+/* A backup's hold on the blob files: while one is held, a run still
+ * deletes rows (in its txns, as ever) but leaves the files of the blobs
+ * it removed on disk, their intent rows kept; the first run after the
+ * last hold is released unlinks them. A backup takes its hold before its
+ * snapshot's read txn begins, so a blob that snapshot lists was removed
+ * by a commit after the hold was taken, and its file stays until the
+ * backup releases it. Cheap (an atomic count); holds nest. */
+void gc_hold(struct gc *g);
+void gc_release(struct gc *g);
+/* Holds taken and not yet released. */
+unsigned gc_holds(struct gc *g);
+
 /* Writes the reads remembered in memory into the index (between runs,
  * when the table fills up or on a timer). */
 int gc_flush(struct gc *g) __attribute__((warn_unused_result));

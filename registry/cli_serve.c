@@ -20,6 +20,7 @@
 #include "gc/gc.h"
 #include "registry/http.h"
 #include "registry/server.h"
+#include "registry/tls.h"
 #include "storage/blob.h"
 #include "storage/meta.h"
 #include "storage/space.h"
@@ -43,6 +44,8 @@ enum opt_id {
 	O_POLICY,
 	O_PULL_TRACKING,
 	O_MIN_FREE,
+	O_TLS_CERT,
+	O_TLS_KEY,
 	O_COUNT
 };
 
@@ -85,8 +88,9 @@ static const struct opt {
                               "no limit"},
         [O_AUTH] = {"--auth", "BERTH_AUTH", "auth", NULL,
                     "users file (JSON): token auth with users, robots and "
-                    "per-repository rules; without it the registry is "
-                    "open"},
+                    "per-repository rules; reloaded with its keys on "
+                    "SIGHUP and when they change; without it the "
+                    "registry is open"},
         [O_GC_INTERVAL] = {"--gc-interval", "BERTH_GC_INTERVAL", "gc_interval",
                            "0",
                            "seconds between collection runs inside the "
@@ -111,6 +115,13 @@ static const struct opt {
                         "a size (500M, 2G: powers of 1024), a share of "
                         "the volume (5%), or both (the larger counts); "
                         "below it pushes get 507; 0 = no guard"},
+        [O_TLS_CERT] = {"--tls-cert", "BERTH_TLS_CERT", "tls_cert", NULL,
+                        "certificate chain (PEM, leaf first): serve HTTPS "
+                        "(TLS 1.2/1.3) instead of HTTP; with --tls-key; "
+                        "reloaded on SIGHUP and when either file "
+                        "changes"},
+        [O_TLS_KEY] = {"--tls-key", "BERTH_TLS_KEY", "tls_key", NULL,
+                       "private key (PEM) of --tls-cert"},
 };
 
 static void
@@ -304,7 +315,7 @@ cli_serve(int argc, char **argv)
 	struct space_min min_free;
 	struct MHD_Daemon *d = NULL;
 	char metadir[4096];
-	sigset_t sigs;
+	sigset_t sigs, oldsigs;
 	int rc, sig, fd = -1, status = 2;
 
 	for (int i = 0; i < argc; i++) {
@@ -417,7 +428,8 @@ cli_serve(int argc, char **argv)
 
 	if (vals[O_AUTH] != NULL && vals[O_AUTH][0] != '\0') {
 		char err[512];
-		rc = auth_load(vals[O_AUTH], &app.auth, err, sizeof(err));
+		rc = authhold_open(vals[O_AUTH], &app.auth_holder, err,
+		                   sizeof(err));
 		if (rc != RC_OK) {
 			fprintf(stderr, "berth: auth: %s\n", err);
 			goto out;
@@ -434,10 +446,39 @@ cli_serve(int argc, char **argv)
 		}
 	}
 
+	{
+		const char *c = vals[O_TLS_CERT], *k = vals[O_TLS_KEY];
+		int hc = c != NULL && c[0] != '\0';
+		int hk = k != NULL && k[0] != '\0';
+		char err[768];
+
+		if (hc != hk) {
+			fail_msg(hc ? "--tls-cert needs --tls-key"
+			            : "--tls-key needs --tls-cert",
+			         NULL);
+			goto out;
+		}
+		if (hc && tls_open(c, k, &app.tls, err, sizeof(err)) != RC_OK) {
+			fprintf(stderr, "berth: tls: %s\n", err);
+			goto out;
+		}
+	}
+
 	raise_fd_limit((rlim_t)max_conn * 2 + 512);
 	if (listen_on(vals[O_LISTEN], &fd) != 0)
 		goto out;
+	/* The blob store starts its writer threads: they must never take
+	 * SIGTERM, SIGINT or SIGHUP (the default action would end the
+	 * process when one arrives while the main thread is not in sigwait,
+	 * e.g. during a reload), so they start with them blocked; the main
+	 * thread keeps the default actions until the server runs. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, &oldsigs);
 	rc = blob_store_open(vals[O_DATA], &app.blobs);
+	pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);
 	if (rc != RC_OK) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "data directory %s is not usable",
@@ -522,26 +563,33 @@ cli_serve(int argc, char **argv)
 		fail_msg("cannot start the HTTP server", NULL);
 		goto out;
 	}
-	log_msg("info", "listening", "address", vals[O_LISTEN], "data",
-	        vals[O_DATA], "min_free", vals[O_MIN_FREE], "version",
-	        BERTH_VERSION, NULL);
-	if (app.auth == NULL)
+	log_msg("info", "listening", "address", vals[O_LISTEN], "scheme",
+	        app.tls != NULL ? "https" : "http", "data", vals[O_DATA],
+	        "min_free", vals[O_MIN_FREE], "version", BERTH_VERSION, NULL);
+	if (app.auth_holder == NULL) {
 		log_msg("warn",
 		        "authentication is off: anyone who can reach this "
 		        "address can push, pull and delete (berth serve "
 		        "--auth)",
 		        NULL);
-	else
-		log_msg("info", "token auth on", "realm", auth_realm(app.auth),
-		        "service", auth_service(app.auth), NULL);
+	} else {
+		struct auth_ref *ar = authhold_get(app.auth_holder);
+		log_msg("info", "token auth on", "realm",
+		        auth_realm(authhold_of(ar)), "service",
+		        auth_service(authhold_of(ar)), NULL);
+		authhold_put(ar);
+	}
 
-	/* SIGHUP: the policy file is read again; the others stop. */
+	/* SIGHUP: the files that reload (policy, users, TLS pair) are read
+	 * again; the others stop. */
 	while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
 		if (app.policy != NULL)
 			(void)policy_reload(app.policy, 1);
 		else
 			log_msg("info", "SIGHUP: no policy file to reload",
 			        NULL);
+		(void)authhold_reload(app.auth_holder, 1); /* NULL: no --auth */
+		(void)tls_reload(app.tls, 1); /* NULL: plain HTTP */
 	}
 	log_msg("info", "shutting down", "signal",
 	        sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
@@ -577,8 +625,9 @@ out:
 	meta_close(app.meta);
 	space_close(app.space);
 	blob_store_close(app.blobs);
-	auth_free(app.auth);
+	authhold_close(app.auth_holder);
 	policy_close(app.policy);
+	tls_close(app.tls); /* after server_stop: no handshake left */
 	if (status == 0)
 		log_msg("info", "stopped", NULL);
 	for (int j = 0; j < O_COUNT; j++)

@@ -23,6 +23,7 @@
 struct client {
 	char *base;      /* the server's URL, no trailing '/' */
 	char *token_url; /* where to get tokens instead of the realm, or NULL */
+	char *ca_file;   /* CA certificates for https, or NULL: the system's */
 	char *user, *password;
 	char *token; /* preset, or from the last token dance */
 	int preset;  /* token came from the options: never replaced */
@@ -204,6 +205,7 @@ client_open(const struct client_options *o, struct client **out, char *err,
 		c->base[--n] = '\0';
 	if ((o->token_url != NULL &&
 	     (c->token_url = strdup(o->token_url)) == NULL) ||
+	    (o->ca_file != NULL && (c->ca_file = strdup(o->ca_file)) == NULL) ||
 	    (o->user != NULL && (c->user = strdup(o->user)) == NULL) ||
 	    (o->password != NULL &&
 	     (c->password = strdup(o->password)) == NULL) ||
@@ -231,6 +233,7 @@ client_close(struct client *c)
 		curl_easy_cleanup(c->curl);
 	free(c->base);
 	free(c->token_url);
+	free(c->ca_file);
 	free(c->user);
 	wipe_free(c->password);
 	wipe_free(c->token);
@@ -254,7 +257,39 @@ struct xfer {
 	const char *token;           /* Authorization: Bearer, or NULL */
 	const char *user, *password; /* Basic, or NULL */
 	long deadline;               /* client_ms_now() value */
+	client_sink_fn sink;         /* a 2xx body goes here, or NULL */
+	void *sink_arg;
 };
+
+/* Where a body goes when a sink is set: to the sink once the status says
+ * 2xx, into the buffer otherwise (an error body, a 401 challenge). */
+struct sink_write {
+	const struct xfer *x;
+	struct client_buf *s;
+	CURL *cu;
+	int decided, to_sink, failed;
+};
+
+static size_t
+sink_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct sink_write *w = arg;
+	size_t n = size * nmemb;
+
+	if (!w->decided) {
+		long status = 0;
+		curl_easy_getinfo(w->cu, CURLINFO_RESPONSE_CODE, &status);
+		w->decided = 1;
+		w->to_sink = status / 100 == 2;
+	}
+	if (!w->to_sink)
+		return body_write(data, size, nmemb, w->s);
+	if (w->x->sink(data, n, w->x->sink_arg) != 0) {
+		w->failed = 1;
+		return 0;
+	}
+	return n;
+}
 
 static int
 hdr_add(struct curl_slist **hs, const char *h)
@@ -307,6 +342,7 @@ xfer_run(struct client *c, const struct xfer *x, const char *what,
 	char errbuf[CURL_ERROR_SIZE] = "", authz[64 + 8192];
 	struct curl_slist *hs = NULL;
 	struct client_buf s = {0};
+	struct sink_write sw = {.x = x, .s = &s, .cu = c->curl};
 	CURL *cu = c->curl;
 	long left = x->deadline - client_ms_now(), status = 0;
 	int has_body = x->json != NULL || strcmp(x->method, "POST") == 0 ||
@@ -340,6 +376,8 @@ xfer_run(struct client *c, const struct xfer *x, const char *what,
 	}
 	explicit_bzero(authz, sizeof(authz));
 	curl_easy_setopt(cu, CURLOPT_URL, x->url);
+	if (c->ca_file != NULL)
+		curl_easy_setopt(cu, CURLOPT_CAINFO, c->ca_file);
 	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(cu, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(cu, CURLOPT_FOLLOWLOCATION, 0L);
@@ -348,6 +386,12 @@ xfer_run(struct client *c, const struct xfer *x, const char *what,
 	curl_easy_setopt(cu, CURLOPT_HTTPHEADER, hs);
 	curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, errbuf);
 	client_curl_body(cu, &s, BODY_MAX);
+	if (x->sink != NULL) {
+		curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, sink_write);
+		curl_easy_setopt(cu, CURLOPT_WRITEDATA, &sw);
+		/* a long stream: fewer, larger reads and writes */
+		curl_easy_setopt(cu, CURLOPT_BUFFERSIZE, 512L * 1024L);
+	}
 	if (x->user != NULL) {
 		curl_easy_setopt(cu, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(cu, CURLOPT_USERNAME, x->user);
@@ -368,6 +412,18 @@ xfer_run(struct client *c, const struct xfer *x, const char *what,
 	}
 	cc = curl_easy_perform(cu);
 	hdr_free(hs);
+	if (cc != CURLE_OK && sw.failed) {
+		free(s.buf);
+		snprintf(err, errlen, "cannot write the answer of %s", what);
+		return RC_SINK;
+	}
+	if (cc != CURLE_OK && sw.to_sink) {
+		free(s.buf);
+		snprintf(err, errlen, "the answer of %s broke off: ", what);
+		client_msg_cat(err, errlen,
+		               errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		return cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+	}
 	if (cc != CURLE_OK) {
 		free(s.buf);
 		return xfer_fail(cc, &s, errbuf, what, err, errlen);
@@ -601,16 +657,18 @@ token_fetch(struct client *c, const struct challenge *ch, long deadline,
 	return RC_OK;
 }
 
-int
-client_request(struct client *c, const char *method, const char *path,
-               const char *json, struct client_reply *out, char *err,
-               size_t errlen)
+static int
+request_run(struct client *c, const char *method, const char *path,
+            const char *json, client_sink_fn sink, void *sink_arg,
+            struct client_reply *out, char *err, size_t errlen)
 {
 	struct client_reply r = {0};
 	struct challenge ch;
 	struct xfer x = {.method = method,
 	                 .json = json,
-	                 .deadline = client_ms_now() + c->timeout_ms};
+	                 .deadline = client_ms_now() + c->timeout_ms,
+	                 .sink = sink,
+	                 .sink_arg = sink_arg};
 	char *url = NULL;
 	int rc;
 
@@ -645,6 +703,22 @@ client_request(struct client *c, const char *method, const char *path,
 	return RC_OK;
 }
 
+int
+client_request(struct client *c, const char *method, const char *path,
+               const char *json, struct client_reply *out, char *err,
+               size_t errlen)
+{
+	return request_run(c, method, path, json, NULL, NULL, out, err, errlen);
+}
+
+int
+client_request_sink(struct client *c, const char *method, const char *path,
+                    client_sink_fn sink, void *arg, struct client_reply *out,
+                    char *err, size_t errlen)
+{
+	return request_run(c, method, path, NULL, sink, arg, out, err, errlen);
+}
+
 /* ---- errors ---- */
 
 /* What the users file must allow for a scope, as a hint ("" when the
@@ -657,6 +731,9 @@ scope_hint(const char *scope, char *buf, size_t len)
 	if (strcmp(scope, "registry:gc:*") == 0)
 		snprintf(buf, len,
 		         "the user needs {\"gc\": true} in the users file");
+	else if (strcmp(scope, "registry:backup:*") == 0)
+		snprintf(buf, len,
+		         "the user needs {\"backup\": true} in the users file");
 	else if (strcmp(scope, "registry:catalog:*") == 0)
 		snprintf(
 		        buf, len,

@@ -19,6 +19,7 @@
 #ifndef BERTH_REGISTRY_CLIENT_H
 #define BERTH_REGISTRY_CLIENT_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,9 @@ struct client_options {
 	                        * NULL */
 	long timeout_s;        /* whole request incl. the token dance; 0:
 	                        * CLIENT_TIMEOUT */
+	const char *ca_file;   /* PEM CA certificates to trust for https
+	                        * (the server and the token realm) instead
+	                        * of the system's; or NULL */
 };
 
 /* A response: status and body (NUL-terminated, len bytes before it). */
@@ -70,6 +74,23 @@ void client_close(struct client *c);
 int client_request(struct client *c, const char *method, const char *path,
                    const char *json, struct client_reply *out, char *err,
                    size_t errlen) __attribute__((warn_unused_result));
+
+/* Takes n bytes of a streamed answer: 0, or non-zero to stop it. */
+typedef int (*client_sink_fn)(const void *p, size_t n, void *arg);
+
+/* The code client_request_sink returns when the sink stopped it. */
+#define RC_SINK (-EPIPE)
+
+/* client_request for an answer of any size: the body of a 2xx answer goes
+ * to sink as it arrives (out->body is then empty), any other answer is
+ * kept in out as client_request keeps it. Beyond client_request's codes:
+ * RC_SINK when the sink refused bytes, and -EIO (or -ETIMEDOUT) with
+ * "the answer of … broke off: …" when a 2xx answer did not end
+ * properly (what the sink got is then incomplete). */
+int client_request_sink(struct client *c, const char *method, const char *path,
+                        client_sink_fn sink, void *arg,
+                        struct client_reply *out, char *err, size_t errlen)
+        __attribute__((warn_unused_result));
 
 /* RC_OK for a 2xx reply. Otherwise the rc of the status (RC_UNAUTHORIZED
  * for 401, RC_DENIED for 403, RC_NOT_FOUND for 404, RC_BAD_REQUEST for
@@ -132,9 +153,10 @@ void client_msg_cat(char *dst, size_t len, const char *src);
  *
  * Every such command (gc, rm, ls, …) takes the same flags to reach the
  * server: --server URL, --user NAME with --password-file FILE, or
- * --token-file FILE, --token-url URL and --timeout SECONDS; what no flag
- * sets comes from the environment (BERTH_SERVER, BERTH_USER,
- * BERTH_PASSWORD_FILE, BERTH_TOKEN_FILE, BERTH_TOKEN_URL). A sign-in
+ * --token-file FILE, --token-url URL, --ca-file FILE and --timeout
+ * SECONDS; what no flag sets comes from the environment (BERTH_SERVER,
+ * BERTH_USER, BERTH_PASSWORD_FILE, BERTH_TOKEN_FILE, BERTH_TOKEN_URL,
+ * BERTH_CA_FILE). A sign-in
  * given by flags (user and password, or token) wins over the other one
  * given by the environment. Secrets are read from files (a trailing
  * newline dropped, at most 64 KiB) and wiped once the client holds its
@@ -164,7 +186,7 @@ void client_msg_cat(char *dst, size_t len, const char *src);
 #define CLIENT_CLI_HELP_SYNOPSIS                                               \
 	"                [--user NAME --password-file FILE | "                 \
 	"--token-file FILE]\n"                                                 \
-	"                [--token-url URL]\n"
+	"                [--token-url URL] [--ca-file FILE]\n"
 #define CLIENT_CLI_HELP_SERVER                                                 \
 	"  --server URL          the registry, http(s)://host:port "           \
 	"(env BERTH_SERVER)\n"
@@ -183,7 +205,11 @@ void client_msg_cat(char *dst, size_t len, const char *src);
 	"the server\n"                                                         \
 	"                        names, e.g. its in-cluster address when "     \
 	"only that\n"                                                          \
-	"                        is reachable (env BERTH_TOKEN_URL)\n"
+	"                        is reachable (env BERTH_TOKEN_URL)\n"         \
+	"  --ca-file FILE        trust the CA certificates in FILE (PEM) "     \
+	"for https\n"                                                          \
+	"                        instead of the system's (env "                \
+	"BERTH_CA_FILE)\n"
 
 struct client_cli {
 	const char *cmd; /* "rm": messages say "berth rm: …" */
@@ -192,10 +218,12 @@ struct client_cli {
 	const char *user, *password_file; /* both or neither */
 	const char *token_file;           /* or NULL */
 	const char *token_url;            /* or NULL */
+	const char *ca_file;              /* or NULL */
 	long timeout_s;
 	/* The flags as given (NULL when absent): */
 	const char *flag_server, *flag_user, *flag_password_file;
 	const char *flag_token_file, *flag_token_url, *flag_timeout;
+	const char *flag_ca_file;
 };
 
 void client_cli_init(struct client_cli *cli, const char *cmd);

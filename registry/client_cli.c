@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -71,6 +72,7 @@ client_cli_option(struct client_cli *cli, int argc, char **argv, int *i)
 	        {"--password-file", &cli->flag_password_file},
 	        {"--token-file", &cli->flag_token_file},
 	        {"--token-url", &cli->flag_token_url},
+	        {"--ca-file", &cli->flag_ca_file},
 	        {"--timeout", &cli->flag_timeout},
 	};
 	const char *f = argv[*i];
@@ -150,6 +152,12 @@ client_cli_finish(struct client_cli *cli)
 	cli->token_url = cli->flag_token_url;
 	if (cli->token_url == NULL)
 		cli->token_url = nonempty(getenv("BERTH_TOKEN_URL"));
+	cli->ca_file = cli->flag_ca_file;
+	if (cli->ca_file == NULL)
+		cli->ca_file = nonempty(getenv("BERTH_CA_FILE"));
+	if (cli->ca_file != NULL && access(cli->ca_file, R_OK) != 0)
+		return client_cli_usage(cli, "--ca-file %s: %s", cli->ca_file,
+		                        strerror(errno));
 	cli->timeout_s = CLIENT_TIMEOUT;
 	if (cli->flag_timeout != NULL) {
 		errno = 0;
@@ -241,6 +249,7 @@ client_cli_open(const struct client_cli *cli, struct client **out)
 	o.password = password;
 	o.token = token;
 	o.token_url = cli->token_url;
+	o.ca_file = cli->ca_file;
 	o.timeout_s = cli->timeout_s;
 	rc = client_open(&o, out, err, sizeof(err));
 	secret_free(password);

@@ -44,6 +44,11 @@ route_scope(const struct req *r, struct auth_scope *sc)
 		sc->type = AUTH_TYPE_GC;
 		sc->actions = AUTH_ALL;
 		return;
+	case A_BACKUP:
+		/* registry:backup:*, from an explicit {"backup": true} rule */
+		sc->type = AUTH_TYPE_BACKUP;
+		sc->actions = AUTH_ALL;
+		return;
 	case A_PULL: sc->actions = AUTH_PULL; break;
 	case A_PUSH:
 		/* a push reads too: mounts, HEAD before upload */
@@ -60,7 +65,7 @@ route_scope(const struct req *r, struct auth_scope *sc)
 static void
 challenge(struct req *r, const struct auth_scope *sc, int rc, int had_token)
 {
-	struct auth *a = r->app->auth;
+	struct auth *a = r->auth;
 	char scope[AUTH_NAME_MAX + 64] = "";
 	int n;
 
@@ -105,7 +110,7 @@ room_check(struct req *r)
 int
 gate_check(struct req *r)
 {
-	struct auth *a = r->app->auth;
+	struct auth *a = r->auth;
 	struct auth_scope sc;
 	int rc;
 
@@ -131,7 +136,7 @@ gate_check(struct req *r)
 int
 gate_may_pull(struct req *r, const char *name)
 {
-	struct auth *a = r->app->auth;
+	struct auth *a = r->auth;
 
 	if (a == NULL)
 		return 1;
@@ -144,11 +149,11 @@ int
 gate_view_open(struct req *r, struct auth_view **out)
 {
 	*out = NULL;
-	if (r->app->auth == NULL)
+	if (r->auth == NULL)
 		return RC_OK;
 	if (r->bearer == NULL)
 		return RC_UNAUTHORIZED;
-	return auth_view_open(r->app->auth, r->bearer, time(NULL), out);
+	return auth_view_open(r->auth, r->bearer, time(NULL), out);
 }
 
 int
@@ -169,7 +174,7 @@ gate_may_list(struct req *r, const char *name)
 	struct auth_view *v;
 	int ok;
 
-	if (r->app->auth == NULL)
+	if (r->auth == NULL)
 		return 1;
 	if (gate_view_open(r, &v) != RC_OK)
 		return 0;

@@ -73,7 +73,7 @@ static void
 reply_unauthorized(struct req *r, int oauth)
 {
 	snprintf(r->www_auth, sizeof(r->www_auth), "Basic realm=\"%s\"",
-	         auth_service(r->app->auth));
+	         auth_service(r->auth));
 	if (oauth)
 		reply_oauth_error(r, 401, "invalid_grant",
 		                  "incorrect username or password");
@@ -87,7 +87,7 @@ static void
 token_issue(struct req *r, const char *user, const char *pass,
             const char *service, const struct scopes *sc, int oauth)
 {
-	struct auth *a = r->app->auth;
+	struct auth *a = r->auth;
 	struct auth_scope granted[TOKEN_SCOPES_MAX];
 	char issued[32], *token = NULL, *body = NULL;
 	time_t now = time(NULL);

@@ -139,7 +139,7 @@ h_admin_tags(struct req *r)
 		q.n = n;
 	}
 	q.last = req_query(r, "last");
-	if (r->app->auth != NULL) {
+	if (r->auth != NULL) {
 		q.may_list = may_list;
 		q.arg = r;
 	}

@@ -12,18 +12,24 @@
 #include "common/names.h"
 
 struct auth;
+struct auth_holder;
+struct auth_ref;
 struct blob_store;
 struct gc;
 struct maint;
 struct meta;
+struct tls;
 
 struct app {
 	struct blob_store *blobs;
 	struct meta *meta;
-	struct auth *auth;            /* NULL: no authentication */
+	/* The users file in force, NULL: no authentication. A request uses
+	 * the generation it took at its start (req.auth), never this. */
+	struct auth_holder *auth_holder;
 	struct gc *gc;                /* the collector (one run at a time) */
 	struct maint *maint;          /* the thread that runs it (maint.c) */
 	struct policy_holder *policy; /* retention policy, NULL: none */
+	struct tls *tls;              /* HTTPS certificate, NULL: plain HTTP */
 	struct space *space;          /* data volume: free space, ready */
 	int access_log;
 	atomic_long inflight;
@@ -46,6 +52,7 @@ enum route_kind {
 	R_GC,         /* /v2/_berth/gc */
 	R_ADMIN_TAGS, /* /v2/_berth/tags (the cleanup query) */
 	R_ADMIN_REPO, /* /v2/_berth/repositories/<name>[/] */
+	R_BACKUP,     /* /v2/_berth/backup */
 	R_KIND_COUNT
 };
 
@@ -58,7 +65,8 @@ enum route_action {
 	A_PUSH,
 	A_DELETE,
 	A_CATALOG,
-	A_GC /* registry:gc:* */
+	A_GC,    /* registry:gc:* */
+	A_BACKUP /* registry:backup:* */
 };
 
 struct req;
@@ -88,6 +96,10 @@ struct route {
  * the request completed. */
 struct req {
 	struct app *app;
+	/* The users file as the request began (NULL: no authentication),
+	 * held until it ends: a reload never changes it under the request. */
+	struct auth *auth;
+	struct auth_ref *auth_ref;
 	struct MHD_Connection *conn;
 	const struct route *route;
 	const char *method;
@@ -205,6 +217,8 @@ void h_healthz(struct req *r);
 void h_gc_start(struct req *r);
 int h_gc_body(struct req *r, const char *data, size_t len);
 void h_gc_finish(struct req *r);
+/* ---- handlers_backup.c ---- */
+void h_backup(struct req *r);
 /* The log lines of a collection: one per deleted item (arg: pointer to
  * the run's dry_run flag), one summary per run. */
 struct gc_item;
@@ -278,6 +292,21 @@ int policy_reload(struct policy_holder *ph, int force);
 void policy_stats(struct policy_holder *ph, unsigned long *reloads,
                   unsigned long *failures);
 
+/* ---- authhold.c: the users file in force (--auth) ---- */
+/* Loads the users file and its keys (err: auth_load's located message). */
+int authhold_open(const char *path, struct auth_holder **out, char *err,
+                  size_t errlen) __attribute__((warn_unused_result));
+void authhold_close(struct auth_holder *h);
+/* A reference to the generation in force (NULL when h is NULL), without
+ * a lock; put it back. authhold_of: its configuration (NULL for NULL). */
+struct auth_ref *authhold_get(struct auth_holder *h);
+struct auth *authhold_of(const struct auth_ref *r);
+void authhold_put(struct auth_ref *r);
+/* Loads the users file again when it or a key file it names changed (or
+ * always, with force): 1 reloaded, 0 unchanged, < 0 failed (the previous
+ * generation stays; logged and counted in berth_reload_total). */
+int authhold_reload(struct auth_holder *h, int force);
+
 /* ---- metrics.c ---- */
 /* One request, counted lock-free and without allocation (after a thread's
  * first): bytes_in the body bytes received, bytes_out the body bytes sent
@@ -291,6 +320,9 @@ void metrics_count(enum route_kind kind, const char *method, unsigned status,
  * (others are ignored), ok non-zero when the new file is in force. Feeds
  * berth_reload_total and berth_reload_last_success_timestamp_seconds. */
 void metrics_reload(const char *file_kind, int ok);
+/* Whether two stat() results are the same version of a file (policy.c). */
+struct stat;
+int stat_same_file(const struct stat *a, const struct stat *b);
 /* The Prometheus text of /metrics (malloc'd), NULL when out of memory. */
 char *metrics_render(struct app *app);
 /* Short name of a route kind ("manifest", "token"…) for logs and metrics. */

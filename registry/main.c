@@ -29,6 +29,14 @@ static const struct command {
          cli_rm},
         {"ls", "list tags, sizes and expiry on a server (berth ls --help)",
          cli_ls},
+        {"backup",
+         "stream a consistent backup of a running server (berth backup "
+         "--help)",
+         cli_backup},
+        {"restore",
+         "restore a backup into a stopped registry's data directory "
+         "(berth restore --help)",
+         cli_restore},
         {"check",
          "verify a stopped registry's data directory, --repair what is "
          "safe (berth check --help)",

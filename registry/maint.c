@@ -13,16 +13,21 @@
 #include "gc/gc.h"
 #include "storage/meta.h"
 #include "registry/http.h"
+#include "registry/tls.h"
 
 /* Last-pull times and reads go into the index this often (one write txn
  * when there were any). */
 #define FLUSH_EVERY_S 5
-#define POLICY_POLL_S 2 /* how often the policy file is looked at */
+/* How often the files that reload (policy, users, TLS pair) are looked
+ * at. */
+#define POLICY_POLL_S 2
 
 struct maint {
 	struct gc *gc;
 	struct meta *meta;
 	struct policy_holder *policy;
+	struct auth_holder *auth; /* the users file, NULL: no --auth */
+	struct tls *tls;          /* the HTTPS pair, NULL: plain HTTP */
 	uint64_t interval;
 	pthread_t th;
 	pthread_mutex_t lock;
@@ -175,8 +180,10 @@ maint_main(void *arg)
 			continue;
 		pthread_mutex_unlock(&mt->lock);
 		now = now_s();
-		if (mt->policy != NULL && now >= last_poll + POLICY_POLL_S) {
-			(void)policy_reload(mt->policy, 0);
+		if (now >= last_poll + POLICY_POLL_S) {
+			(void)policy_reload(mt->policy, 0); /* NULL: none */
+			(void)authhold_reload(mt->auth, 0); /* NULL: none */
+			(void)tls_reload(mt->tls, 0);       /* NULL: none */
 			last_poll = now;
 		}
 		if (mt->interval > 0 && now >= last_run + mt->interval) {
@@ -206,6 +213,8 @@ maint_start(struct app *app, uint64_t interval, struct maint **out)
 	mt->gc = app->gc;
 	mt->meta = app->meta;
 	mt->policy = app->policy;
+	mt->auth = app->auth_holder;
+	mt->tls = app->tls;
 	mt->interval = interval;
 	pthread_mutex_init(&mt->lock, NULL);
 	pthread_cond_init(&mt->wake, NULL);

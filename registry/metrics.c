@@ -32,6 +32,7 @@ static const char *const kind_names[R_KIND_COUNT] = {
         "manifest",  "blob",    "uploads",    "upload",
         "referrers", "healthz", "readyz",     "metrics",
         "token",     "gc",      "admin_tags", "admin_repository",
+        "backup",
 };
 const char *
 route_kind_name(enum route_kind kind)

@@ -40,8 +40,11 @@ held_put(struct policy_ref *h)
 	}
 }
 
-static int
-same_file(const struct stat *a, const struct stat *b)
+/* Whether two stat() results are the same version of a file: the same
+ * inode (a `..data` symlink swap gives another) with the same size and
+ * times. The users file, the policy and the TLS pair are polled so. */
+int
+stat_same_file(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
 	       a->st_size == b->st_size &&
@@ -158,7 +161,7 @@ policy_reload(struct policy_holder *ph, int force)
 	if (stat(ph->path, &st) != 0)
 		changed = ph->have_seen; /* gone: say so once */
 	else
-		changed = !ph->have_seen || !same_file(&st, &ph->seen);
+		changed = !ph->have_seen || !stat_same_file(&st, &ph->seen);
 	pthread_mutex_unlock(&ph->lock);
 	if (!changed && !force) {
 		pthread_mutex_unlock(&ph->reload);

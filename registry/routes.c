@@ -48,6 +48,7 @@ static const struct route routes[] = {
         /* rows are limited to what the token may pull */
         {"GET", R_ADMIN_TAGS, h_admin_tags, NULL, NULL, A_BASE},
         {"DELETE", R_ADMIN_REPO, h_admin_repo_delete, NULL, NULL, A_DELETE},
+        {"GET", R_BACKUP, h_backup, NULL, NULL, A_BACKUP},
 };
 
 const struct route *
@@ -170,6 +171,10 @@ route_parse(const char *url, enum route_kind *kind, char *name, size_t namelen,
 	}
 	if (strcmp(path, "_berth/tags") == 0) {
 		*kind = R_ADMIN_TAGS;
+		return RC_OK;
+	}
+	if (strcmp(path, "_berth/backup") == 0) {
+		*kind = R_BACKUP;
 		return RC_OK;
 	}
 	if (strncmp(path, "_berth/repositories/", 20) == 0) {

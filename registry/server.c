@@ -16,6 +16,7 @@
 #include "common/rc.h"
 #include "registry/http.h"
 #include "registry/server.h"
+#include "registry/tls.h"
 #include "storage/blob.h"
 #include "storage/manifest.h"
 
@@ -27,6 +28,9 @@ req_new(struct app *app, struct MHD_Connection *conn, const char *method)
 	if (r == NULL)
 		return NULL;
 	r->app = app;
+	/* The users file in force now serves the whole request. */
+	r->auth_ref = authhold_get(app->auth_holder);
+	r->auth = authhold_of(r->auth_ref);
 	r->conn = conn;
 	r->method = method;
 	r->is_head = strcmp(method, "HEAD") == 0;
@@ -53,6 +57,7 @@ req_free(struct req *r)
 		MHD_destroy_response(r->held);
 	free(r->buf);
 	free(r->buf2);
+	authhold_put(r->auth_ref);
 	atomic_fetch_sub(&r->app->inflight, 1);
 	free(r);
 }
@@ -196,6 +201,7 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 		free(c);
 		*slot = NULL;
 	}
+	tls_conn_closed(conn); /* before MHD frees its TLS session */
 	route_conn_notify(NULL, conn, socket_context, toe);
 	atomic_fetch_sub(&g->open, 1);
 }
@@ -301,8 +307,7 @@ req_start(struct req *r, const char *url, const char *version)
 {
 	int rc, allowed = 0;
 
-	if (r->app->auth != NULL &&
-	    strcmp(url, auth_realm_path(r->app->auth)) == 0) {
+	if (r->auth != NULL && strcmp(url, auth_realm_path(r->auth)) == 0) {
 		r->kind = R_TOKEN;
 		rc = RC_OK;
 	} else {
@@ -579,6 +584,13 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	 * falling back) is answered 400 and closed: not worth a warning. */
 	if (strstr(buf, "HTTP response code is 400") != NULL)
 		return;
+	/* MHD's words for any failed TLS handshake: a client that does not
+	 * trust the certificate, offers only old protocols or ciphers, or
+	 * speaks plain HTTP to the HTTPS port. The client's problem. */
+	if (strstr(buf, "handshake message out of context") != NULL) {
+		log_msg("info", "tls handshake failed", NULL);
+		return;
+	}
 	log_msg("warn", "http server", "detail", buf, NULL);
 }
 
@@ -595,6 +607,13 @@ server_start(struct app *app, int listen_fd, const struct server_opts *o)
 	uint64_t mhd_limit = ((uint64_t)o->conn_limit + 1) * o->threads;
 	struct MHD_Daemon *d;
 	struct guard *g = &guard;
+	/* HTTPS (tls.c): the certificate comes from a callback, so a new
+	 * pair serves new handshakes without restarting the daemon. */
+	struct MHD_OptionItem tls_opts[] = {
+	        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities()},
+	        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_cert_callback},
+	        {MHD_OPTION_END, 0, NULL},
+	};
 
 	if (mhd_limit > 1u << 30)
 		mhd_limit = 1u << 30;
@@ -605,6 +624,10 @@ server_start(struct app *app, int listen_fd, const struct server_opts *o)
 		g->tick_ns = 100000000ull;
 	if (g->tick_ns > 1000000000ull)
 		g->tick_ns = 1000000000ull;
+	if (app->tls != NULL)
+		flags |= MHD_USE_TLS;
+	else
+		tls_opts[0].option = MHD_OPTION_END;
 	d = MHD_start_daemon(
 	        flags, 0, on_accept, g, on_request, app,
 	        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
@@ -623,7 +646,7 @@ server_start(struct app *app, int listen_fd, const struct server_opts *o)
 	        MHD_OPTION_NOTIFY_CONNECTION, on_connection, g,
 	        MHD_OPTION_URI_LOG_CALLBACK, route_uri_log, NULL,
 	        MHD_OPTION_UNESCAPE_CALLBACK, route_unescape, NULL,
-	        MHD_OPTION_END);
+	        MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (d == NULL || g->header_ns == 0)
 		return d;
 	g->stop = 0;

@@ -31,6 +31,8 @@ int cli_check(int argc, char **argv);
 int cli_gc(int argc, char **argv);
 int cli_rm(int argc, char **argv);
 int cli_ls(int argc, char **argv);
+int cli_backup(int argc, char **argv);
+int cli_restore(int argc, char **argv);
 
 /* The data-directory lock (storage's DATA/lock) for a subcommand: taken
  * once, released at exit or by cli_data_unlock. When another berth process

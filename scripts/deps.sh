@@ -4,7 +4,7 @@
 # install -y.
 set -euo pipefail
 purpose=${1:-build}
-build=(build-essential pkg-config libmicrohttpd-dev liblmdb-dev libssl-dev
+build=(build-essential pkg-config libmicrohttpd-dev libgnutls28-dev liblmdb-dev libssl-dev
        libjansson-dev libzstd-dev libcurl4-openssl-dev libcmocka-dev curl)
 test=(skopeo podman buildah containerd docker.io jq iproute2 uidmap python3
       fuse-overlayfs tar gzip coreutils openssl ca-certificates

@@ -468,6 +468,58 @@ void meta_stats_get(struct meta *m, struct meta_stats *out);
  * last write txn began (the head room a full volume leaves commits). */
 uint64_t meta_reserve_room(struct meta *m);
 
+/* ---- backup and restore ---- */
+
+struct meta_backup_blob {
+	char digest[DIGEST_BUF];
+	uint64_t size;
+};
+
+/* What a backup carries from the index. */
+struct meta_backup {
+	int fd;            /* the rows file, read from offset 0; -1 none */
+	uint64_t rows_len; /* its bytes */
+	uint64_t rows;     /* rows in it */
+	unsigned schema;   /* the index schema the rows are in */
+	/* the blobs the rows reference, in digest order */
+	struct meta_backup_blob *blobs;
+	size_t n_blobs;
+	uint64_t blob_bytes;
+	uint64_t repositories, manifests, tags;
+};
+
+/* Takes a backup's snapshot of the index in ONE read txn, held only while
+ * the rows are copied out: of every repository want accepts (want NULL:
+ * all), its manifests, tags, referrers entries and blob links, the bodies
+ * and children rows of those manifests, and the rows of the blobs they
+ * reference (listed in out->blobs), and the cluster's pins (meta_pins_put)
+ * as stored. The rows go to an unlinked file in the
+ * index's directory (out->fd). Rows are copied as stored (the counts of a
+ * partial backup are recomputed by the restore). Free with
+ * meta_backup_free. */
+int meta_backup_snapshot(struct meta *m,
+                         int (*want)(const char *repo, void *arg), void *arg,
+                         struct meta_backup *out)
+        __attribute__((warn_unused_result));
+void meta_backup_free(struct meta_backup *b);
+
+/* Loads the rows file of a backup into an index that holds no blob and no
+ * manifest yet (RC_BUSY otherwise), fed in pieces of any size, in write
+ * txns of a bounded number of rows. RC_CORRUPT for a malformed rows file
+ * (also when it ends early: see finish), RC_UNSUPPORTED when it was
+ * written with another schema. Finish commits the last rows and lists the
+ * blobs the rows name (out->blobs; out->fd is -1); free out with
+ * meta_backup_free. The counts, the gc queue and the byte total are then
+ * still as the source had them: meta_check_repair sets them right. */
+struct meta_restore;
+int meta_restore_open(struct meta *m, struct meta_restore **out)
+        __attribute__((warn_unused_result));
+int meta_restore_feed(struct meta_restore *r, const void *data, size_t len)
+        __attribute__((warn_unused_result));
+int meta_restore_finish(struct meta_restore *r, struct meta_backup *out)
+        __attribute__((warn_unused_result));
+void meta_restore_free(struct meta_restore *r);
+
 /* ---- consistency check (`berth check`) ---- */
 
 /* What meta_check_run finds wrong in the index, and the fields of a

@@ -5,8 +5,10 @@
 # distribution's offline collector, then retention (tests/bench/retention.sh:
 # tag expiry and collection under load, pull tracking on and off). Usage:
 # tests/bench/run.sh BUILD_DIR [PART] (e.g. build/release; PART: all
-# (default), main (without the gc and retention parts), gc (only the gc
-# part), retention (only the retention part)).
+# (default), main (without the gc, retention and tls parts), gc (only the gc
+# part), retention (only the retention part), tls (only HTTPS: berth and
+# nginx over HTTP and HTTPS, tests/bench/tls.sh), backup (only `berth
+# backup` against `tar -I zstd`, and `berth restore`: tests/bench/backup.sh)).
 #
 # Knobs (environment): BENCH_SECONDS (10) per load run, BENCH_CONNS (64),
 # BENCH_THREADS (2) loadgen threads, BENCH_ROUNDS (2) alternations per phase,
@@ -22,8 +24,8 @@
 set -euo pipefail
 
 BUILD=${1:-build/release}
-PART=${2:-all} # all | main (no gc, no retention) | gc | retention (only that part)
-case $PART in all | main | gc | retention) ;; *) echo "usage: $0 BUILD_DIR [all|main|gc|retention]" >&2; exit 2 ;; esac
+PART=${2:-all} # all | main (no gc, no retention, no tls) | gc | retention | tls | backup (only that part)
+case $PART in all | main | gc | retention | tls | backup) ;; *) echo "usage: $0 BUILD_DIR [all|main|gc|retention|tls|backup]" >&2; exit 2 ;; esac
 SECS=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-2}
@@ -153,13 +155,11 @@ start_distribution() {
 	PIDS[distribution]=${MAINPID[distribution]}
 }
 
-start_nginx() {
-	local port p n=$W/nginx
-	[ -x "$NGINX_BIN" ] || { NOTE[nginx]="not run: $NGINX_BIN missing"; return 1; }
-	port=$(free_port) || return 1
-	ADDR[nginx]=127.0.0.1:$port
-	mkdir -p "$n/logs" "$n/tmp" "$W/www"
-	cat >"$n/nginx.conf" <<-EOF
+# nginx_conf_head DIR: the start of every nginx.conf of the bench (one
+# instance per DIR), up to inside its http block.
+nginx_conf_head() {
+	local n=$1
+	cat <<-EOF
 	worker_processes 2;
 	daemon off;
 	pid $n/nginx.pid;
@@ -176,6 +176,17 @@ start_nginx() {
 	  fastcgi_temp_path $n/tmp/fastcgi;
 	  uwsgi_temp_path $n/tmp/uwsgi;
 	  scgi_temp_path $n/tmp/scgi;
+	EOF
+}
+
+start_nginx() {
+	local port p n=$W/nginx
+	[ -x "$NGINX_BIN" ] || { NOTE[nginx]="not run: $NGINX_BIN missing"; return 1; }
+	port=$(free_port) || return 1
+	ADDR[nginx]=127.0.0.1:$port
+	mkdir -p "$n/logs" "$n/tmp" "$W/www"
+	nginx_conf_head "$n" >"$n/nginx.conf"
+	cat >>"$n/nginx.conf" <<-EOF
 	  server {
 	    listen ${ADDR[nginx]};
 	    root $W/www;
@@ -331,6 +342,18 @@ if [ "$PART" = gc ]; then
 	log "results written to $OUT"
 	exit 0
 fi
+if [ "$PART" = backup ]; then
+	# shellcheck source=tests/bench/backup.sh
+	. "$(dirname "$0")/backup.sh"
+	mkdir -p "$(dirname "$OUT")"
+	bk_main >"$W/bk-report.md"
+	{
+		echo "# berth benchmark (backup and restore only)"
+		cat "$W/bk-report.md"
+	} | tee "$OUT"
+	log "results written to $OUT"
+	exit 0
+fi
 if [ "$PART" = retention ]; then
 	# shellcheck source=tests/bench/retention.sh
 	. "$(dirname "$0")/retention.sh"
@@ -339,6 +362,19 @@ if [ "$PART" = retention ]; then
 	{
 		echo "# berth benchmark (retention only)"
 		cat "$W/ret-report.md"
+	} | tee "$OUT"
+	log "results written to $OUT"
+	exit 0
+fi
+
+if [ "$PART" = tls ]; then
+	# shellcheck source=tests/bench/tls.sh
+	. "$(dirname "$0")/tls.sh"
+	mkdir -p "$(dirname "$OUT")"
+	tls_main >"$W/tls-report.md"
+	{
+		echo "# berth benchmark (TLS only)"
+		cat "$W/tls-report.md"
 	} | tee "$OUT"
 	log "results written to $OUT"
 	exit 0
@@ -765,5 +801,13 @@ if [ "$PART" = all ]; then
 	. "$(dirname "$0")/retention.sh"
 	ret_main >"$W/ret-report.md"
 	tee -a "$OUT" <"$W/ret-report.md"
+	# shellcheck source=tests/bench/tls.sh
+	. "$(dirname "$0")/tls.sh"
+	tls_main >"$W/tls-report.md"
+	tee -a "$OUT" <"$W/tls-report.md"
+	# shellcheck source=tests/bench/backup.sh
+	. "$(dirname "$0")/backup.sh"
+	bk_main >"$W/bk-report.md"
+	tee -a "$OUT" <"$W/bk-report.md"
 fi
 log "results written to $OUT"

@@ -233,7 +233,7 @@ load(const uint8_t *data, size_t size, struct auth **a, char *err,
 static void
 check_rule(const struct auth_rule *r)
 {
-	if (r->nrepos == 0 && !r->catalog && !r->gc)
+	if (r->nrepos == 0 && !r->catalog && !r->gc && !r->backup)
 		abort();
 	if (r->nrepos > 0 && (r->actions == 0 || r->repos == NULL))
 		abort();

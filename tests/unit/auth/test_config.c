@@ -463,7 +463,11 @@ static const struct {
         {HEAD ", \"users\": [{\"name\": \"u\", \"password_hash\": \"@H\", "
               "\"rules\": [{\"gc\": false}]}]}",
          "users[0].rules[0]: needs \"repositories\" and \"actions\", "
-         "\"catalog\": true or \"gc\": true"},
+         "\"catalog\": true, \"gc\": true or \"backup\": true"},
+        /* The backup rule: a boolean likewise. */
+        {HEAD ", \"users\": [{\"name\": \"u\", \"password_hash\": \"@H\", "
+              "\"rules\": [{\"backup\": \"yes\"}]}]}",
+         "users[0].rules[0].backup: must be true or false"},
         {HEAD ", \"users\": [{\"name\": \"u\", \"password_hash\": \"@H\", "
               "\"rules\": [{\"gc\": true, \"actions\": [\"pull\"]}]}]}",
          "users[0].rules[0]: actions without repositories"},
@@ -517,6 +521,68 @@ test_err_buffer(void **state)
 	assert_null(a);
 }
 
+/* The files a load reads, as a reloader watches them. */
+struct seen {
+	char names[8][128];
+	int n;
+};
+
+static void
+note(const char *file, void *arg)
+{
+	struct seen *s = arg;
+
+	if (s->n < 8)
+		snprintf(s->names[s->n++], sizeof(s->names[0]), "%s", file);
+}
+
+static void
+test_watched(void **state)
+{
+	struct seen s = {.n = 0};
+	struct auth *a = NULL;
+	char err[256], want[4][128];
+
+	/* Every file, in the order read, with its directory. */
+	write_config(good);
+	assert_int_equal(auth_load_watched(tmp("auth.json"), note, &s, &a, err,
+	                                   sizeof(err)),
+	                 0);
+	snprintf(want[0], sizeof(want[0]), "%s", tmp("auth.json"));
+	snprintf(want[1], sizeof(want[1]), "%s", tmp("keys/sign.pem"));
+	snprintf(want[2], sizeof(want[2]), "%s", tmp("keys/old.pem"));
+	snprintf(want[3], sizeof(want[3]), "%s", tmp("keys/corp.pub.pem"));
+	assert_int_equal(s.n, 4);
+	for (int i = 0; i < 4; i++)
+		assert_string_equal(s.names[i], want[i]);
+	auth_free(a);
+
+	/* A key file that is not there is named too (its arrival is a
+	 * change), and the load fails as auth_load does. */
+	s.n = 0;
+	a = NULL;
+	write_config("{\"service\": \"s\", \"issuer\": \"i\",\n"
+	             " \"realm\": \"https://r.test/auth/token\",\n"
+	             " \"signing_key\": \"keys/next.pem\"}\n");
+	assert_int_equal(auth_load_watched(tmp("auth.json"), note, &s, &a, err,
+	                                   sizeof(err)),
+	                 RC_BAD_REQUEST);
+	assert_null(a);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.names[1], tmp("keys/next.pem"));
+	assert_non_null(strstr(err, "auth.json:3: signing_key: keys/next.pem"));
+
+	/* A file that does not parse: only the users file. */
+	s.n = 0;
+	write_config("{\"service\": ");
+	assert_int_equal(auth_load_watched(tmp("auth.json"), note, &s, &a, err,
+	                                   sizeof(err)),
+	                 RC_BAD_REQUEST);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.names[0], tmp("auth.json"));
+	assert_null(a);
+}
+
 int
 main(void)
 {
@@ -526,6 +592,7 @@ main(void)
 	        cmocka_unit_test(test_defaults),
 	        cmocka_unit_test(test_bad),
 	        cmocka_unit_test(test_err_buffer),
+	        cmocka_unit_test(test_watched),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -104,6 +104,11 @@ test_parse_gc(void **state)
 	assert_int_equal(sc.type, AUTH_TYPE_GC);
 	/* catalog and gc are two resources. */
 	assert_int_equal(parsed("registry:catalog:*").type, AUTH_TYPE_CATALOG);
+	/* and backup a third */
+	sc = parsed("registry:backup:*");
+	assert_int_equal(sc.type, AUTH_TYPE_BACKUP);
+	assert_string_equal(sc.name, "");
+	assert_int_equal(sc.actions, AUTH_ALL);
 }
 
 static void
@@ -236,6 +241,9 @@ test_format(void **state)
 	sc.actions = AUTH_PULL;
 	assert_true(auth_scope_format(&sc, buf, sizeof(buf)) > 0);
 	assert_string_equal(buf, "registry:gc:*");
+	sc = (struct auth_scope){AUTH_TYPE_BACKUP, "", AUTH_ALL};
+	assert_true(auth_scope_format(&sc, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "registry:backup:*");
 }
 
 static void
@@ -314,26 +322,26 @@ static char *public_globs[] = {"public-*"};
 static char *shared_globs[] = {"shared/**"};
 
 static struct auth_rule ci_rules[] = {
-        {review_globs, 1, AUTH_PULL | AUTH_PUSH, 0, 0},
-        {delete_globs, 2, AUTH_DELETE, 0, 0},
-        {NULL, 0, 0, 1, 0}, /* catalog */
+        {review_globs, 1, AUTH_PULL | AUTH_PUSH, 0, 0, 0},
+        {delete_globs, 2, AUTH_DELETE, 0, 0, 0},
+        {NULL, 0, 0, 1, 0, 0}, /* catalog */
 };
 static struct auth_rule dev_rules[] = {
-        {team_globs, 1, AUTH_ALL, 0, 0},
+        {team_globs, 1, AUTH_ALL, 0, 0, 0},
 };
 static struct auth_rule reader_rules[] = {
-        {all_globs, 1, AUTH_PULL, 0, 0},
+        {all_globs, 1, AUTH_PULL, 0, 0, 0},
 };
 static struct auth_rule gc_rules[] = {
-        {NULL, 0, 0, 0, 1}, /* gc */
+        {NULL, 0, 0, 0, 1, 0}, /* gc */
 };
 /* One rule with everything: repositories, catalog and gc. */
 static struct auth_rule ops_rules[] = {
-        {all_globs, 1, AUTH_ALL, 1, 1},
+        {all_globs, 1, AUTH_ALL, 1, 1, 0},
 };
 static struct auth_rule anon_rules[] = {
-        {public_globs, 1, AUTH_PULL, 0, 0},
-        {shared_globs, 1, AUTH_PULL | AUTH_PUSH, 0, 0},
+        {public_globs, 1, AUTH_PULL, 0, 0, 0},
+        {shared_globs, 1, AUTH_PULL | AUTH_PUSH, 0, 0, 0},
 };
 static struct auth_user grant_users[] = {
         {"ci", "", 0, ci_rules, 3},         {"dev", "", 0, dev_rules, 1},
@@ -460,7 +468,7 @@ test_grant_catalog(void **state)
 	struct auth a = grant_config();
 	const char *asked[] = {"registry:catalog:*"};
 	char out[512];
-	static struct auth_rule anon_catalog[] = {{NULL, 0, 0, 1, 0}};
+	static struct auth_rule anon_catalog[] = {{NULL, 0, 0, 1, 0, 0}};
 
 	assert_int_equal(grant(&a, "ci", asked, 1, out, sizeof(out)), 1);
 	assert_string_equal(out, "registry:catalog:*");
@@ -491,7 +499,7 @@ test_grant_gc(void **state)
 	const char *cat[] = {"registry:catalog:*"};
 	const char *both[] = {"registry:catalog:*", "registry:gc:*",
 	                      "repository:x/y:pull"};
-	static struct auth_rule anon_gc[] = {{NULL, 0, 0, 0, 1}};
+	static struct auth_rule anon_gc[] = {{NULL, 0, 0, 0, 1, 0}};
 	char out[512];
 
 	/* Only the explicit gc rule grants it, and as "*". */
