@@ -76,6 +76,7 @@ STUB(h_gc_start)
 STUB_BODY(h_gc_body)
 STUB(h_gc_finish)
 STUB(h_admin_tags)
+STUB(h_backup)
 STUB(h_admin_repo_delete)
 
 #define MAX_URL 2048
