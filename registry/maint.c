@@ -20,7 +20,7 @@
 #define FLUSH_EVERY_S 5
 /* How often the files that reload (policy, users, TLS pair) are looked
  * at. */
-#define POLICY_POLL_S 2
+#define CONFIG_POLL_S 1
 
 struct maint {
 	struct gc *gc;
@@ -180,7 +180,7 @@ maint_main(void *arg)
 			continue;
 		pthread_mutex_unlock(&mt->lock);
 		now = now_s();
-		if (now >= last_poll + POLICY_POLL_S) {
+		if (now >= last_poll + CONFIG_POLL_S) {
 			(void)policy_reload(mt->policy, 0); /* NULL: none */
 			(void)authhold_reload(mt->auth, 0); /* NULL: none */
 			(void)tls_reload(mt->tls, 0);       /* NULL: none */

@@ -280,6 +280,17 @@ done
 cat >"$POLICY" <<'EOF'
 {"rules": [{"repositories": ["page/**"], "expire_after": "1s"}]}
 EOF
+# until SECONDS CMD...: CMD retried every 0.1 s until it succeeds (the
+# policy file is looked at every second)
+until_ok() {
+	local end=$((SECONDS + $1))
+	shift
+	while ! "$@"; do
+		[ $SECONDS -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+expired_count_is() { query "repository=page/app&expired=true" && [ "$(jq '.tags | length' "$T/q.json")" = "$1" ]; }
 kill -HUP "$BERTH_PID"
 sleep 0.5
 grep -q '"msg":"policy reloaded"' "$T/berth.log" && ok "SIGHUP: policy reloaded" || fail "no reload line"
@@ -287,7 +298,7 @@ query "repository=page/app&expired=true"
 expect_eq "the new policy applies" 5 "$(jq '.tags | length' "$T/q.json")"
 printf '{"rules": [{"repositories": [], "keep_last": 1}]}' >"$T/policy.new"
 mv "$T/policy.new" "$POLICY" # a new file, as a ConfigMap update
-sleep 3
+until_ok 5 grep -q '"msg":"policy reload failed, the previous one stays"' "$T/berth.log"
 grep -q '"msg":"policy reload failed, the previous one stays"' "$T/berth.log" && ok "a broken file is reported" || fail "no reload failure line"
 if grep '"msg":"policy reload failed' "$T/berth.log" | grep -q 'rules\[0\].repositories'; then ok "the failure names the path"; else fail "failure line: $(grep -m1 'reload failed' "$T/berth.log")"; fi
 query "repository=page/app&expired=true"
@@ -299,7 +310,7 @@ n=$(sed -n 's/^berth_reload_total{file="policy",result="ok"} //p' "$T/b")
 [ "${n:-0}" -ge 1 ] && ok "the successful reloads are counted ($n)" || fail "policy reloads ok: '$n'"
 printf '{"rules": [{"repositories": ["page/**"], "keep_last": 4}]}' >"$T/policy.new"
 mv "$T/policy.new" "$POLICY"
-sleep 3
+until_ok 5 expired_count_is 1
 query "repository=page/app&expired=true"
 expect_eq "a changed file is picked up without a signal" "1 policy rule 1 (keep_last 4)" "$(jq -r '"\(.tags | length) \(.tags[0].expires_by)"' "$T/q.json")"
 
@@ -316,7 +327,7 @@ start_berth --gc-grace "$GRACE" --policy "$CM/policy.json"
 query "repository=page/app&expired=true"
 expect_eq "policy through ..data: keep_last 3" 2 "$(jq '.tags | length' "$T/q.json")"
 ln -s ..2026_12_03_02 "$CM/..data_tmp" && mv -T "$CM/..data_tmp" "$CM/..data"
-sleep 3
+until_ok 5 expired_count_is 3
 query "repository=page/app&expired=true"
 expect_eq "a ..data swap is picked up: keep_last 2" 3 "$(jq '.tags | length' "$T/q.json")"
 

@@ -219,7 +219,7 @@ kill -HUP "$BERTH_PID"
 check reload.missing_key_counted wait_until 5 metric_over failed 2
 failure_logged reload.missing_key_logged "^$S/users.json:6: signing_key: key-next.pem: "
 # The same broken files are not read again at every poll (one passes
-# within 3 s), once the loads under way are done (a poll may have met the
+# within 2 s), once the loads under way are done (a poll may have met the
 # signal).
 settled() { # NAME RESULT: the counter did not move for 0.3 s
 	local a b
@@ -232,7 +232,7 @@ F=
 wait_until 5 settled F failed
 t0=$(date +%s%N)
 still_v2 reload.missing_key
-sleep "$(awk -v e=$((($(date +%s%N) - t0) / 1000000)) 'BEGIN { print (e < 2700 ? 2700 - e : 0) / 1000 }')"
+sleep "$(awk -v e=$((($(date +%s%N) - t0) / 1000000)) 'BEGIN { print (e < 2200 ? 2200 - e : 0) / 1000 }')"
 expect_eq reload.broken_files_read_once "$F" "$(metric failed)"
 expect_eq reload.no_success_while_broken 1 "$(metric ok)"
 

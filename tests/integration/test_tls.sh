@@ -325,7 +325,7 @@ expect_eq tls.mismatch_old_cert_stays "$FP_EC2" "$(served_fp)"
 req GET /v2/
 expect_status tls.mismatch_still_serving 200
 # the same broken pair is not read again every poll, only SIGHUP forces it
-sleep 3.2 # at least one poll (every 2 to 3 s) in between
+sleep 2.2 # at least one poll (every 1 to 2 s) in between
 expect_eq tls.mismatch_not_reread "$((failed0 + 1))" "$(metric "$RELOAD_FAILED")"
 # a fixed pair is taken again (at once on SIGHUP)
 publish "$C/ec.crt" "$C/ec.key"
