@@ -51,7 +51,13 @@ tb_start_berth() { # TARGET DATA [ARGS...]
 
 tb_start_nginx() {
 	local n=$W/tls-nginx p pp ps
-	pp=$(free_port) && ps=$(free_port) || return 1
+	pp=$(free_port) || return 1
+	# free_port may hand out the same port twice in a row
+	for _ in 1 2 3 4 5; do
+		ps=$(free_port) || return 1
+		[ "$ps" != "$pp" ] && break
+	done
+	[ "$ps" != "$pp" ] || return 1
 	ADDR[nginx_http]=127.0.0.1:$pp
 	ADDR[nginx_https]=127.0.0.1:$ps
 	TURL[nginx_http]=http://${ADDR[nginx_http]}
