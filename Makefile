@@ -140,9 +140,9 @@ unit: deps
 # not the fuzzers again (make test ran them, under ASan + UBSan already).
 check: deps-test
 	$(MAKE) MODE=asan all
-	BERTH_IMAGE_TESTS=0 CRASH_KILLS=6 MUTATE_SECONDS=6 GC_RACE_SECONDS=15 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 tests/run.sh --no-fuzz build/asan
+	BERTH_IMAGE_TESTS=0 BERTH_DEPLOY_TESTS=0 CRASH_KILLS=6 MUTATE_SECONDS=6 GC_RACE_SECONDS=15 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 tests/run.sh --no-fuzz build/asan
 	$(MAKE) MODE=ubsan all
-	CRASH_KILLS=6 MUTATE_SECONDS=6 GC_RACE_SECONDS=15 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --no-clients --no-fuzz build/ubsan
+	BERTH_DEPLOY_TESTS=0 CRASH_KILLS=6 MUTATE_SECONDS=6 GC_RACE_SECONDS=15 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh --no-clients --no-fuzz build/ubsan
 
 # The crash loop with 1,000 kills, then a 120 s race storm (tests/faults/soak.sh).
 soak: deps-test

@@ -59,6 +59,9 @@ if [ "$mode" != unit ]; then
 		# The image holds the release binary, whatever build is under
 		# test: once per run is enough (make check sets it to 0).
 		test_image_*) [ "$mode" = noclients ] || [ "${BERTH_IMAGE_TESTS:-1}" = 0 ] && continue ;;
+		# deploy/ is checked by kustomize and node tools, not by the
+		# berth binary: once per run is enough (make check sets it to 0).
+		test_deploy_*) [ "${BERTH_DEPLOY_TESTS:-1}" = 0 ] && continue ;;
 		esac
 		res=$(mktemp)
 		echo "=== $base"
